@@ -1,0 +1,54 @@
+"""The loaded-model handle passed between loading, attribution and editing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from torch import nn
+
+from .sites import NeuronSite, find_sites
+
+__all__ = ["LanguageModel"]
+
+
+@dataclass
+class LanguageModel:
+    """A Hugging Face model in eval mode with its tokenizer.
+
+    Attributes:
+        model: the ``transformers`` model.
+        tokenizer: its tokenizer.
+        name: the spec it was loaded from (``"demo"``, a path or a hub id).
+        source: where the weights came from (``"hub"``, ``"dir"``, ``"gguf"``, ``"cache"``).
+        path: local directory holding the weights, when there is one.
+    """
+
+    model: nn.Module
+    tokenizer: Any
+    name: str = ""
+    source: str = ""
+    path: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def sites(self) -> list[NeuronSite]:
+        """Neuron sites of every layer (see :func:`attributions.sites.find_sites`)."""
+        return find_sites(self.model)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.sites)
+
+    @property
+    def n_neurons(self) -> int:
+        """Total MLP neurons over all layers."""
+        return sum(site.n_neurons for site in self.sites)
+
+    @property
+    def architecture(self) -> str:
+        return type(self.model).__name__
+
+    def __repr__(self) -> str:
+        return f"LanguageModel({self.name!r}, {self.architecture}, source={self.source!r})"

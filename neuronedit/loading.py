@@ -1,0 +1,183 @@
+"""``load_model``: one entry point for hub ids, local checkpoints, GGUF files and the demo model."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from attributions import LanguageModel
+
+from .cache import atomic_dir, cache_dir, file_sha256
+from .demo_model import demo_gguf_path
+
+__all__ = ["ModelLoadError", "gguf_cache_path", "load_model"]
+
+GGUF_MAGIC = b"GGUF"
+
+
+class ModelLoadError(ValueError):
+    """A model spec could not be loaded; the message says what to fix."""
+
+
+def _auto_class(config: Any) -> Any:
+    import transformers
+
+    is_encoder = getattr(config, "model_type", "") in {"bert", "roberta", "xlm-roberta"}
+    return transformers.AutoModelForMaskedLM if is_encoder else transformers.AutoModelForCausalLM
+
+
+def _from_pretrained(source: str, *, dtype: torch.dtype, local_only: bool, **kwargs: Any) -> tuple[Any, Any]:
+    import transformers
+
+    config = transformers.AutoConfig.from_pretrained(source, local_files_only=local_only, **kwargs)
+    model = _auto_class(config).from_pretrained(source, dtype=dtype, local_files_only=local_only, **kwargs)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=local_only, **kwargs)
+    return model, tokenizer
+
+
+def gguf_cache_path(gguf: str | os.PathLike[str]) -> Path:
+    """Cache directory of the safetensors copy of a GGUF file (keyed by content hash)."""
+    gguf = Path(gguf)
+    return cache_dir("models", f"{gguf.stem}-{file_sha256(gguf)[:16]}")
+
+
+def _check_gguf(path: Path) -> None:
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != GGUF_MAGIC:
+        raise ModelLoadError(
+            f"{path} is not a GGUF file (it starts with {magic!r}, not {GGUF_MAGIC!r}); "
+            "re-download it, or point load_model at a Hugging Face checkpoint directory instead"
+        )
+
+
+def _convert_gguf(path: Path, target: Path) -> None:
+    """Dequantize a GGUF file with transformers and save a plain float32 safetensors checkpoint."""
+    import transformers
+
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            str(path.parent), gguf_file=path.name, dtype=torch.float32
+        )
+    except ModelLoadError:
+        raise
+    except Exception as err:  # gguf/transformers raise many types for damaged files
+        raise ModelLoadError(
+            f"could not read GGUF file {path}: {type(err).__name__}: {err}. The file is damaged or its "
+            "architecture is not supported by transformers' GGUF loader; re-download it "
+            "(for the demo model: delete it and run `neuronedit models --fetch-demo`)"
+        ) from err
+    # Dequantized weights are plain tensors: drop the quantizer so the model saves like any checkpoint.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    with atomic_dir(target, overwrite=True) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "neuronedit_source.json").write_text(
+            json.dumps(
+                {"gguf": str(path), "gguf_sha256": file_sha256(path), "transformers": transformers.__version__},
+                indent=2,
+            )
+        )
+
+
+def _load_gguf(path: Path, *, dtype: torch.dtype) -> tuple[Any, Any, str, Path]:
+    _check_gguf(path)
+    target = gguf_cache_path(path)
+    source = "cache"
+    if not (target / "config.json").is_file():
+        _convert_gguf(path, target)
+        source = "gguf"
+    model, tokenizer = _from_pretrained(str(target), dtype=dtype, local_only=True)
+    return model, tokenizer, source, target
+
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.startswith((".", "/", "~")) or spec.endswith(".gguf") or os.sep + os.sep in spec or spec.count("/") > 1
+
+
+def load_model(
+    spec: str | os.PathLike[str],
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+    trust_remote_code: bool = False,
+) -> LanguageModel:
+    """Load a model and its tokenizer, in eval mode.
+
+    Args:
+        spec: ``"demo"`` (SmolLM2-135M-Instruct), a ``.gguf`` file (converted once to a
+            cached safetensors checkpoint), a local checkpoint directory, or a hub id.
+        dtype: parameter dtype (float32 by default: attribution wants exact gradients).
+        device: where to put the model.
+        trust_remote_code: passed to ``from_pretrained`` for hub ids and directories.
+
+    Raises:
+        ModelLoadError: missing path, directory without ``config.json``, damaged GGUF,
+            unknown model type or unreachable hub id; the message says what to do.
+        DemoModelUnavailable: ``"demo"`` is neither installed, cached nor downloadable.
+    """
+    text = os.fspath(spec)
+    path = Path(text).expanduser()
+    extra = {"trust_remote_code": True} if trust_remote_code else {}
+    if text == "demo":
+        gguf = demo_gguf_path()
+        model, tokenizer, source, local = _load_gguf(gguf, dtype=dtype)
+    elif path.is_file():
+        if path.suffix != ".gguf":
+            raise ModelLoadError(
+                f"{path} is a file but not a .gguf file; pass a .gguf file or the directory "
+                "written by save_pretrained (it holds config.json)"
+            )
+        model, tokenizer, source, local = _load_gguf(path, dtype=dtype)
+    elif path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"directory {path} has no config.json, so it is not a Hugging Face checkpoint; "
+                "point to the directory written by save_pretrained (config.json + *.safetensors) or to a .gguf file"
+            )
+        model, tokenizer = _load_dir(path, dtype=dtype, **extra)
+        source, local = "dir", path
+    elif _looks_like_path(text):
+        raise ModelLoadError(
+            f"no such file or directory: {path}. Check the path; use 'demo' for the demo model"
+        )
+    else:
+        model, tokenizer = _load_hub(text, dtype=dtype, **extra)
+        source, local = "hub", None
+    if getattr(tokenizer, "pad_token", None) is None and getattr(tokenizer, "eos_token", None) is not None:
+        tokenizer.pad_token = tokenizer.eos_token  # batching needs a pad id; padded positions are masked
+    model.to(device)
+    model.eval()
+    return LanguageModel(model=model, tokenizer=tokenizer, name=text, source=source, path=str(local) if local else None)
+
+
+def _load_dir(path: Path, *, dtype: torch.dtype, **kwargs: Any) -> tuple[Any, Any]:
+    try:
+        return _from_pretrained(str(path), dtype=dtype, local_only=True, **kwargs)
+    except (ValueError, KeyError) as err:
+        model_type = json.loads((path / "config.json").read_text()).get("model_type")
+        raise ModelLoadError(
+            f"transformers cannot build the model in {path} (model_type {model_type!r}): "
+            f"{str(err).strip().splitlines()[0]} "
+            "Upgrade transformers if the model type is newer than it, or pass trust_remote_code=True "
+            "if the checkpoint ships its own modelling code"
+        ) from err
+
+
+def _load_hub(repo_id: str, *, dtype: torch.dtype, **kwargs: Any) -> tuple[Any, Any]:
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+    try:
+        return _from_pretrained(repo_id, dtype=dtype, local_only=offline, **kwargs)
+    except OSError as err:
+        raise ModelLoadError(
+            f"could not load {repo_id!r} from the Hugging Face hub or its local cache "
+            f"({str(err).strip().splitlines()[0]}) "
+            "Without network access, pass a local checkpoint directory, a .gguf file, or 'demo'"
+        ) from err

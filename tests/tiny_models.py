@@ -1,0 +1,67 @@
+"""Tiny random models built from configs (no download) for every covered architecture."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, PreTrainedTokenizerFast
+
+VOCAB = 100
+_COMMON: dict[str, Any] = dict(vocab_size=VOCAB)
+_DECODER: dict[str, Any] = dict(
+    hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, intermediate_size=48
+)
+
+TINY_CONFIGS: dict[str, dict[str, Any]] = {
+    "gpt2": dict(n_embd=32, n_layer=2, n_head=2, n_positions=64, n_inner=48, bos_token_id=0, eos_token_id=0),
+    "gpt_neo": dict(
+        hidden_size=32, num_layers=2, num_heads=2, intermediate_size=48, max_position_embeddings=64,
+        attention_types=[[["global", "local"], 1]], bos_token_id=0, eos_token_id=0,
+    ),
+    "gpt_neox": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48),
+    "opt": dict(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=48, word_embed_proj_dim=32,
+        max_position_embeddings=64,
+    ),
+    "llama": _DECODER,
+    "mistral": _DECODER,
+    "qwen2": _DECODER,
+    "qwen3": dict(_DECODER, head_dim=16),
+    "gemma": dict(_DECODER, head_dim=16),
+    "gemma2": dict(_DECODER, head_dim=16),
+    "phi": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48),
+    "phi3": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48, pad_token_id=0,
+                 bos_token_id=0, eos_token_id=0),
+    "bert": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48),
+    "roberta": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48, pad_token_id=1),
+}
+MASKED_LM = {"bert", "roberta"}
+MLP_WIDTH = 48
+
+
+def tiny_model(model_type: str, seed: int = 0) -> torch.nn.Module:
+    """A random 2-layer model of ``model_type`` in eval mode (float32)."""
+    config = AutoConfig.for_model(model_type, **_COMMON, **TINY_CONFIGS[model_type])
+    torch.manual_seed(seed)
+    cls = AutoModelForMaskedLM if model_type in MASKED_LM else AutoModelForCausalLM
+    model = cls.from_config(config)
+    return model.eval()
+
+
+WORDS = (
+    "the a nurse engineer doctor secretary mechanic said that he she they was is of to and in "
+    "capital france paris city man woman people work home"
+).split()
+
+
+def tiny_tokenizer() -> PreTrainedTokenizerFast:
+    """A whitespace word-level tokenizer over ``WORDS`` (ids < 40), with pad/unk/eos."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"[PAD]": 0, "[UNK]": 1, "[EOS]": 2}
+    for word in WORDS:
+        vocab.setdefault(word, len(vocab))
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", eos_token="[EOS]")
