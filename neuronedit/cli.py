@@ -73,6 +73,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_frame(frame: "object") -> None:
+    import pandas as pd
+
+    assert isinstance(frame, pd.DataFrame)
+    shown = frame.assign(ci=[f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(frame.ci_low, frame.ci_high)])
+    print(shown[["suite", "bias_type", "metric", "value", "ci", "n"]].to_string(index=False, float_format="%.2f"))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score benchmarks and probes; print a table and optionally write JSON/CSV."""
+    import json
+
+    from .cache import atomic_file
+    from .data import load
+    from .evaluation import evaluate
+    from .loading import load_model
+
+    suites = [load(spec, bias_type=args.bias_type, split=args.split) for spec in args.data]
+    lm = load_model(args.model)
+    result = evaluate(lm, suites, batch_size=args.batch_size, n_boot=args.n_boot, seed=args.seed,
+                      progress=not args.quiet, text_max_tokens=args.max_tokens)
+    _print_frame(result.frame())
+    if args.json:
+        with atomic_file(args.json) as tmp:
+            tmp.write_text(json.dumps(result.to_dict(), indent=2))
+        print(f"wrote {args.json}")
+    if args.csv:
+        with atomic_file(args.csv) as tmp:
+            result.frame().to_csv(tmp, index=False)
+        print(f"wrote {args.csv}")
+    return 0
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    """Download public benchmark files."""
+    from .data.fetch import fetch
+
+    for name in args.names:
+        paths = fetch(name, args.dest, base_url=args.base_url)
+        print(f"{name}: {len(paths)} file(s) in {Path(args.dest) / name}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -93,6 +136,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--a", default=" he", help="first completion token (default ' he')")
     demo.add_argument("--b", default=" she", help="second completion token (default ' she')")
     demo.set_defaults(func=cmd_demo)
+
+    ev = sub.add_parser("evaluate", help="bias and language-modelling metrics with 95%% intervals")
+    ev.add_argument("--model", default="demo", help="demo, a .gguf file, a checkpoint directory or a hub id")
+    ev.add_argument("--data", action="append", required=True,
+                    help="KIND:PATH (crows, stereoset, winobias, bbq, text) or probes:gender|race|religion; repeatable")
+    ev.add_argument("--bias-type", help="keep only this bias type (e.g. gender)")
+    ev.add_argument("--split", choices=["dev", "test"], help="evaluate one deterministic half only")
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--max-tokens", type=int, help="truncate text: corpora to this many tokens")
+    ev.add_argument("--json", help="write the results as JSON here")
+    ev.add_argument("--csv", help="write the tidy table as CSV here")
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    ev.set_defaults(func=cmd_evaluate)
+
+    data = sub.add_parser("data", help="benchmark data")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    fetch = data_sub.add_parser("fetch", help="download public benchmark files (needs network)")
+    fetch.add_argument("names", nargs="+", choices=["crows-pairs", "stereoset", "winobias", "bbq"])
+    fetch.add_argument("--dest", default="data", help="destination folder (default ./data)")
+    fetch.add_argument("--base-url", help="download from this address instead (a mirror)")
+    fetch.set_defaults(func=cmd_data_fetch)
     return parser
 
 
@@ -103,11 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 0
+    from .data.fetch import FetchError
     from .demo_model import DemoModelUnavailable
     from .loading import ModelLoadError
 
     try:
         return func(args)
-    except (ModelLoadError, DemoModelUnavailable, FileExistsError, ValueError) as err:
+    except (ModelLoadError, DemoModelUnavailable, FetchError, FileExistsError, FileNotFoundError, ValueError) as err:
         print(f"neuronedit {args.command}: error: {err}", file=sys.stderr)
         return 2

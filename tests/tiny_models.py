@@ -51,17 +51,21 @@ def tiny_model(model_type: str, seed: int = 0) -> torch.nn.Module:
 
 WORDS = (
     "the a nurse engineer doctor secretary mechanic said that he she they was is of to and in "
-    "capital france paris city man woman people work home"
+    "capital france paris city man woman people work home "
+    "black white muslim christian hindu jewish neighbor family lived poor rich loud lazy angry"
 ).split()
 
 
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
-    """A whitespace word-level tokenizer over ``WORDS`` (ids < 40), with pad/unk/eos."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
+    """A lower-casing, whitespace word-level tokenizer over ``WORDS`` (ids < 60), with pad/unk/eos."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
     vocab = {"[PAD]": 0, "[UNK]": 1, "[EOS]": 2}
     for word in WORDS:
         vocab.setdefault(word, len(vocab))
+    vocab["[MASK]"] = len(vocab)
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", eos_token="[EOS]")
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", eos_token="[EOS]",
+                                   mask_token="[MASK]")

@@ -1,0 +1,92 @@
+"""Benchmark loaders and built-in probes behind one entry point, :func:`load`.
+
+``load("crows:PATH" | "stereoset:PATH" | "winobias:PATH" | "bbq:PATH" | "text:PATH" |
+"probes:gender|race|religion", bias_type=None, split=None)``: the same strings the CLI takes
+after ``--data``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from .items import BBQItem, PairItem, StereoSetItem, TextCorpus, canonical_bias_type
+from .loaders import DataFormatError, load_bbq, load_crows, load_stereoset, load_text, load_winobias
+from .probes import PROBE_DOMAINS, probe_pairs
+from .split import SPLITS, split_of
+
+__all__ = [
+    "BBQItem", "DataFormatError", "Dataset", "KINDS", "PairItem", "StereoSetItem", "TextCorpus",
+    "canonical_bias_type", "load", "parse_spec", "probe_pairs",
+]
+
+KINDS: dict[str, Callable[[Path], Any]] = {
+    "crows": load_crows,
+    "stereoset": load_stereoset,
+    "winobias": load_winobias,
+    "bbq": load_bbq,
+    "text": load_text,
+}
+
+
+class Dataset(list):  # type: ignore[type-arg]
+    """A list of items that remembers its spec (``kind``, ``path``) and filters."""
+
+    def __init__(self, items: list[Any], *, kind: str, spec: str, bias_type: str | None, split: str | None) -> None:
+        super().__init__(items)
+        self.kind, self.spec, self.bias_type, self.split = kind, spec, bias_type, split
+
+    @property
+    def name(self) -> str:
+        return self.kind if self.kind != "probes" else f"probes-{self.spec.split(':', 1)[1]}"
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split ``"kind:rest"``; raise a ValueError naming the accepted kinds."""
+    kind, sep, rest = spec.partition(":")
+    if not sep or kind not in (*KINDS, "probes") or not rest:
+        raise ValueError(
+            f"data spec {spec!r} is not KIND:PATH; KIND is one of {', '.join((*KINDS, 'probes'))} "
+            "(e.g. stereoset:../shared/data/stereoset/stereoset_dev_flat.jsonl or probes:gender)"
+        )
+    return kind, rest
+
+
+def _group_key(item: Any) -> str:
+    if isinstance(item, StereoSetItem):
+        return f"{item.bias_type}:{item.target.lower()}"
+    if isinstance(item, BBQItem):
+        return item.template
+    return str(getattr(item, "meta", {}).get("group", item.id))
+
+
+def load(spec: str, *, bias_type: str | None = None, split: str | None = None) -> Any:
+    """Load a benchmark or probe set.
+
+    Args:
+        spec: ``KIND:PATH`` or ``probes:DOMAIN``.
+        bias_type: keep only items of this (canonical) bias type.
+        split: ``"dev"`` or ``"test"``: a deterministic half, grouped so the halves share no
+            probe word, StereoSet target, BBQ template or WinoBias/CrowS pair. None keeps all.
+
+    Returns:
+        A :class:`Dataset` (a list of items), or a :class:`TextCorpus` for ``text:``.
+    """
+    kind, rest = parse_spec(spec)
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS} or None, not {split!r}")
+    if kind == "probes":
+        items: Any = probe_pairs(rest)
+    else:
+        items = KINDS[kind](Path(rest).expanduser())
+    if kind == "text":
+        return items
+    if bias_type is not None:
+        wanted = canonical_bias_type(bias_type)
+        available = sorted({i.bias_type for i in items})
+        items = [i for i in items if i.bias_type == wanted]
+        if not items:
+            raise ValueError(f"{spec} has no items of bias type {wanted!r}; it has {', '.join(available)}")
+    if split is not None:
+        items = [i for i in items if (i.meta.get("split") if kind == "probes" else split_of(_group_key(i))) == split]
+    return Dataset(items, kind=kind, spec=spec, bias_type=bias_type, split=split)
