@@ -1,7 +1,11 @@
 """Locate the MLP neurons that drive an objective (lower layer; never imports neuronedit)."""
 
+from .attribute import attribute
 from .hooks import capture_activations, edit_activations, hooks
+from .methods import METHODS, register_method
 from .model import LanguageModel
+from .neurons import NeuronScores, NeuronSet
+from .objectives import ForgetLoss, LanguageModeling, Objective, PairPreference, TokenContrast
 from .sites import (
     TL_BRIDGE_HOOK,
     ArchitectureSpec,
@@ -14,16 +18,26 @@ from .sites import (
 )
 
 __all__ = [
+    "METHODS",
     "TL_BRIDGE_HOOK",
     "ArchitectureSpec",
+    "ForgetLoss",
     "LanguageModel",
+    "LanguageModeling",
+    "NeuronScores",
+    "NeuronSet",
+    "Objective",
+    "PairPreference",
+    "TokenContrast",
     "NeuronSite",
     "ReadIn",
     "UnsupportedArchitectureError",
+    "attribute",
     "capture_activations",
     "edit_activations",
     "find_sites",
     "hooks",
     "register_architecture",
+    "register_method",
     "supported_architectures",
 ]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import torch
 from torch import nn
 
 from .sites import NeuronSite, find_sites
@@ -45,6 +46,17 @@ class LanguageModel:
     def n_neurons(self) -> int:
         """Total MLP neurons over all layers."""
         return sum(site.n_neurons for site in self.sites)
+
+    def fingerprint(self) -> str:
+        """SHA-256 (first 16 hex digits) of the parameters' names, shapes, dtypes and bytes."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for name, param in sorted(self.model.state_dict().items()):
+            tensor = param.detach().cpu().contiguous()
+            digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+            digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     @property
     def architecture(self) -> str:

@@ -41,6 +41,9 @@ def main() -> None:
     requests = [(i.prefix, s) for i in items for s in (i.stereotype, i.anti_stereotype, i.unrelated)]
     lm = load_model("demo")
     start = time.perf_counter()
+    plain = score_texts(lm, requests, batch_size=args.batch_size, share_prefix=False)
+    t_plain = time.perf_counter() - start
+    start = time.perf_counter()
     batched = score_texts(lm, requests, batch_size=args.batch_size)
     t_batched = time.perf_counter() - start
     start = time.perf_counter()
@@ -58,7 +61,14 @@ def main() -> None:
         "batched_sentences_per_s": round(len(requests) / t_batched, 1),
         "naive_sentences_per_s": round(len(requests) / t_naive, 1),
         "speedup": round(t_naive / t_batched, 2),
+        "batched_no_prefix_sharing_s": round(t_plain, 2),
+        "speedup_no_prefix_sharing": round(t_naive / t_plain, 2),
         "max_abs_logprob_diff": float(np.abs(batched.logprob - naive).max()),
+        "max_abs_logprob_diff_no_sharing": float(np.abs(plain.logprob - naive).max()),
+        "stereo_vs_anti_decisions_differing_from_naive": int(
+            (np.sign(batched.mean_logprob[0::3] - batched.mean_logprob[1::3])
+             != np.sign((naive / batched.n_tokens)[0::3] - (naive / batched.n_tokens)[1::3])).sum()
+        ),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     print(json.dumps(result, indent=2))

@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from attributions import LanguageModel
+from attributions.forward import accepts_logits_to_keep, logits_at, max_positions, start_token_id
 
 __all__ = [
     "TextScores", "encode_request", "is_masked_lm", "max_positions", "pll_shared_tokens", "score_texts",
@@ -42,24 +43,6 @@ class TextScores:
         return self.logprob / np.maximum(self.n_tokens, 1)
 
 
-def start_token_id(tokenizer: object) -> int:
-    """The token every scored sequence starts with (BOS, else EOS)."""
-    for name in ("bos_token_id", "eos_token_id"):
-        value = getattr(tokenizer, name, None)
-        if value is not None:
-            return int(value)
-    raise ValueError("the tokenizer has neither a BOS nor an EOS token to start sequences with")
-
-
-def max_positions(model: torch.nn.Module) -> int | None:
-    config = model.config
-    for name in ("max_position_embeddings", "n_positions", "n_ctx"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
-
-
 def encode_request(tokenizer: object, prefix: str, text: str) -> tuple[list[int], int]:
     """Token ids ``[start] + prefix + text`` and the index where ``text`` starts."""
     ids = [start_token_id(tokenizer)]
@@ -78,10 +61,16 @@ def score_texts(
     *,
     batch_size: int = 32,
     padding_side: str = "right",
+    share_prefix: bool = True,
     progress: bool = False,
     desc: str = "scoring",
 ) -> TextScores:
     """Score ``(prefix, text)`` requests; see the module docstring.
+
+    With ``share_prefix`` (default), requests that begin with the same tokens (the three
+    StereoSet options, BBQ answers after one context, the two sides of a minimal pair) run
+    their common beginning once and reuse its key/value cache; the result is the same within
+    float rounding.
 
     Raises:
         ValueError: an empty text, or a request longer than the model's context (by index).
@@ -95,6 +84,125 @@ def score_texts(
         if limit is not None and len(ids) > limit:
             raise ValueError(f"request {index}: {len(ids)} tokens exceed the model's context of {limit}")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else start_token_id(tokenizer)
+    if share_prefix and not is_masked_lm(model):
+        return _score_shared(model, encoded, pad, batch_size=batch_size, progress=progress, desc=desc)
+    return _score_plain(model, encoded, pad, batch_size=batch_size, padding_side=padding_side,
+                        progress=progress, desc=desc)
+
+
+def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p(target) from logits ``[..., vocab]`` and targets ``[...]``, in float32."""
+    logits = logits.float()
+    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+
+
+def _lcp(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    k = 0
+    while k < n and a[k] == b[k]:
+        k += 1
+    return k
+
+
+def share_groups(encoded: Sequence[tuple[list[int], int]], *, min_shared: int = 3,
+                 max_members: int = 16) -> list[tuple[list[int], int]]:
+    """Group requests that start with the same tokens: ``[(member indices, shared length)]``.
+
+    Sequences are sorted; a group is a run of neighbours sharing at least as many leading tokens
+    as its first two members do (and ``min_shared``). Every member keeps at least one token
+    after the shared part. Singletons get ``shared = len - 1``.
+    """
+    order = sorted(range(len(encoded)), key=lambda i: encoded[i][0])
+    groups: list[tuple[list[int], int]] = []
+    k = 0
+    while k < len(order):
+        first = encoded[order[k]][0]
+        members = [order[k]]
+        need = _lcp(first, encoded[order[k + 1]][0]) if k + 1 < len(order) else 0
+        if need >= min_shared:
+            while k + len(members) < len(order) and len(members) < max_members:
+                nxt = order[k + len(members)]
+                if _lcp(first, encoded[nxt][0]) < need:
+                    break
+                members.append(nxt)
+        shared = min(need if len(members) > 1 else len(first), *(len(encoded[m][0]) - 1 for m in members))
+        groups.append((members, shared))
+        k += len(members)
+    return groups
+
+
+def _score_shared(model: torch.nn.Module, encoded: Sequence[tuple[list[int], int]], pad: int, *,
+                  batch_size: int, progress: bool, desc: str) -> TextScores:
+    device = next(model.parameters()).device
+    logprob = np.zeros(len(encoded), dtype=np.float64)
+    n_tokens = np.array([len(ids) - begin for ids, begin in encoded], dtype=np.int64)
+    def longest_rest(group: tuple[list[int], int]) -> int:
+        return max(len(encoded[m][0]) for m in group[0]) - group[1]
+
+    # the continuation pass is the larger one: batch groups of similar continuation length together
+    groups = sorted(share_groups(encoded), key=lambda g: (-longest_rest(g), -g[1]))
+    batches: list[list[tuple[list[int], int]]] = [[]]
+    for group in groups:  # fill prefix batches up to `batch_size` member rows
+        if batches[-1] and sum(len(m) for m, _ in batches[-1]) + len(group[0]) > batch_size:
+            batches.append([])
+        batches[-1].append(group)
+    for batch in tqdm(batches, desc=desc, disable=not progress, unit="batch"):
+        width = max(shared for _, shared in batch)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, (members, shared) in enumerate(batch):
+            ids[row, :shared] = torch.tensor(encoded[members[0]][0][:shared])
+            mask[row, :shared] = 1
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        needed = sorted({p for members, shared in batch
+                         for p in range(min(max(encoded[m][1], 1) for m in members) - 1, shared)})
+        column = {p: c for c, p in enumerate(needed)}
+        keep = torch.tensor(needed, dtype=torch.long, device=device)  # may be empty: nothing scored in the prefix
+        kwargs = {"logits_to_keep": keep} if accepts_logits_to_keep(model) else {}
+        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                    use_cache=True, **kwargs)
+        logits = out.logits if kwargs else out.logits[:, keep]
+        kept_lp = torch.log_softmax(logits.float(), dim=-1)  # [groups, len(needed), vocab]
+        # tokens inside the shared part that a member scores, and each member's first token after it
+        rows, conts = [], []
+        for row, (members, shared) in enumerate(batch):
+            for m in members:
+                seq, begin = encoded[m]
+                for t in range(max(begin, 1), shared + 1):  # seq[shared] is predicted by the prefix pass too
+                    logprob[m] += float(kept_lp[row, column[t - 1], seq[t]])
+                if len(seq) - shared > 1:
+                    rows.append(row)
+                    conts.append((m, shared))
+        if not conts:
+            continue
+        cache = out.past_key_values
+        cache.reorder_cache(torch.tensor(rows, device=device))
+        cont_width = max(len(encoded[m][0]) - 1 - shared for m, shared in conts)
+        c_ids = torch.full((len(conts), cont_width), pad, dtype=torch.long)
+        c_mask = torch.zeros((len(conts), cont_width), dtype=torch.long)
+        targets = torch.zeros((len(conts), cont_width), dtype=torch.long)
+        scored = torch.zeros((len(conts), cont_width), dtype=torch.bool)
+        for r, (m, shared) in enumerate(conts):
+            seq, begin = encoded[m]
+            span = len(seq) - 1 - shared  # inputs seq[shared:-1] predict seq[shared+1:]
+            c_ids[r, :span] = torch.tensor(seq[shared:-1])
+            targets[r, :span] = torch.tensor(seq[shared + 1 :])
+            c_mask[r, :span] = 1
+            scored[r, max(0, begin - shared - 1) : span] = True  # only tokens of the text count
+        full_mask = torch.cat([mask[rows], c_mask], dim=1)
+        c_pos = mask[rows].sum(dim=1, keepdim=True) + torch.arange(cont_width).unsqueeze(0)
+        logits = model(input_ids=c_ids.to(device), attention_mask=full_mask.to(device),
+                       position_ids=c_pos.to(device), past_key_values=cache, use_cache=True).logits
+        token_lp = _token_logprobs(logits, targets.to(device))
+        token_lp = torch.where(scored.to(device), token_lp, torch.zeros_like(token_lp))
+        sums = token_lp.double().sum(dim=1).cpu().numpy()
+        for r, (m, _) in enumerate(conts):
+            logprob[m] += sums[r]
+    return TextScores(logprob=logprob, n_tokens=n_tokens)
+
+
+def _score_plain(model: torch.nn.Module, encoded: Sequence[tuple[list[int], int]], pad: int, *, batch_size: int,
+                 padding_side: str, progress: bool, desc: str) -> TextScores:
     device = next(model.parameters()).device
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))
     logprob = np.zeros(len(encoded), dtype=np.float64)
@@ -112,13 +220,11 @@ def score_texts(
             mask[row, offset : offset + len(seq)] = 1
             scored[row, offset + begin : offset + len(seq)] = True
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        logits = model(
-            input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device)
-        ).logits[:, :-1]  # [batch, width - 1, vocab]: predicts tokens 1..width-1
-        targets = ids[:, 1:].to(device)
-        target_mask = scored[:, 1:].to(device)
-        logits = logits.float()
-        token_lp = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+        keep = torch.nonzero(scored[:, 1:].any(dim=0)).squeeze(1)  # logit columns that predict a scored token
+        logits = logits_at(model, ids.to(device), mask.to(device), positions.to(device), keep.to(device))
+        targets = ids[:, keep + 1].to(device)  # [batch, len(keep)]
+        target_mask = scored[:, keep + 1].to(device)
+        token_lp = _token_logprobs(logits, targets)
         token_lp = torch.where(target_mask, token_lp, torch.zeros_like(token_lp))
         sums = token_lp.double().sum(dim=1).cpu().numpy()
         counts = target_mask.sum(dim=1).cpu().numpy()

@@ -17,7 +17,14 @@ REQUESTS = [
     ("", "people work in the city of paris and france"),
     ("a man", "she"),
     ("", "they"),
+    ("", "the nurse said that he was home"),
+    ("the doctor said", "he was at home"),
+    ("the doctor said", "she was at work"),
+    ("the doctor said that", "he"),
+    ("", "the nurse said that she was home"),
+    ("the doctor said he", "she was"),  # shares a beginning with #9 that ends inside both prefixes
 ]
+N_TOKENS = [7, 2, 4, 9, 1, 1, 7, 4, 4, 1, 7, 2]
 
 
 @pytest.fixture(scope="module", params=["llama", "gpt2", "opt"])
@@ -27,12 +34,28 @@ def tiny_lm(request):
     return LanguageModel(model=tiny_model(request.param), tokenizer=tok, name=request.param)
 
 
+@pytest.mark.parametrize("share", [True, False])
 @pytest.mark.parametrize("batch_size,side", [(1, "right"), (2, "right"), (4, "left"), (64, "left"), (64, "right")])
-def test_batched_equals_naive(tiny_lm, batch_size, side):
-    scores = score_texts(tiny_lm, REQUESTS, batch_size=batch_size, padding_side=side)
+def test_batched_equals_naive(tiny_lm, batch_size, side, share):
+    scores = score_texts(tiny_lm, REQUESTS, batch_size=batch_size, padding_side=side, share_prefix=share)
     expected = [naive_logprob(tiny_lm.model, tiny_lm.tokenizer, p, t) for p, t in REQUESTS]
     np.testing.assert_allclose(scores.logprob, expected, atol=1e-4, rtol=0)
-    assert scores.n_tokens.tolist() == [7, 2, 4, 9, 1, 1]
+    assert scores.n_tokens.tolist() == N_TOKENS
+
+
+def test_share_groups_cover_every_request_once():
+    from neuronedit.scoring import encode_request, share_groups
+
+    tok = tiny_tokenizer()
+    tok.bos_token = "[EOS]"
+    encoded = [encode_request(tok, p, t) for p, t in REQUESTS]
+    groups = share_groups(encoded)
+    members = sorted(m for group, _ in groups for m in group)
+    assert members == list(range(len(REQUESTS)))
+    for group, shared in groups:
+        first = encoded[group[0]][0]
+        assert all(encoded[m][0][:shared] == first[:shared] and len(encoded[m][0]) > shared for m in group)
+    assert any(len(group) >= 2 and shared >= 4 for group, shared in groups), "shared beginnings are found"
 
 
 def test_empty_and_too_long_requests_are_named(tiny_lm):
@@ -65,3 +88,10 @@ def test_evaluate_uses_pll_for_masked_lms():
     lm = LanguageModel(model=tiny_model("bert"), tokenizer=tiny_tokenizer(), name="bert")
     out = evaluate(lm, ["probes:gender"], n_boot=20, progress=False).to_dict()
     assert out["probes-gender"]["gender"]["n"] == 300
+
+
+def test_group_whose_shared_part_ends_inside_every_prefix(tiny_lm):
+    requests = [("the doctor said that", "he"), ("the doctor said he", "she was")]
+    scores = score_texts(tiny_lm, requests)
+    expected = [naive_logprob(tiny_lm.model, tiny_lm.tokenizer, p, t) for p, t in requests]
+    np.testing.assert_allclose(scores.logprob, expected, atol=1e-4, rtol=0)

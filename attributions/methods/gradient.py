@@ -1,0 +1,27 @@
+"""Gradient x activation (attribution patching): all layers from one forward and one backward."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..forward import Batch, row_values
+from ..sites import NeuronSite
+from ._common import frozen, leaf_activations, per_example
+
+
+def grad_x_act(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, layers: Sequence[int],
+               **_: object) -> torch.Tensor:
+    """``sum_pos grad * act`` per neuron: a first-order estimate of objective(act) - objective(0).
+
+    Returns:
+        ``[examples, len(layers), n_neurons]``.
+    """
+    chosen = [sites[layer] for layer in layers]
+    with frozen(model), leaf_activations(chosen) as leaves:
+        values = row_values(model, batch)  # [rows]
+        grads = torch.autograd.grad(values.sum(), [leaves[layer] for layer in layers])
+    per_row = torch.stack([(g * leaves[layer].detach()).sum(dim=1) for g, layer in zip(grads, layers)], dim=1)
+    return per_example(batch, per_row.float())  # [examples, layers, neurons]

@@ -1,0 +1,60 @@
+"""Integrated gradients on neuron activations (Knowledge Neurons, Dai et al. 2022) and IG² (Liu et al. 2024).
+
+For each layer separately, that layer's activations are scaled from a zero baseline,
+``alpha_k = k / steps`` (right Riemann sum, k = 1..steps), with the other layers left as they are;
+the attribution is ``act * mean_k grad(alpha_k * act)``, summed over positions. The steps run as
+one batch (``steps`` copies of the rows), split so that at most ``internal_batch_size`` rows go
+through the model at once.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..forward import Batch, row_values
+from ..sites import NeuronSite
+from ._common import frozen, leaf_activations, per_example
+
+
+def _integrate(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, layers: Sequence[int], *, steps: int,
+               internal_batch_size: int, probability: bool) -> torch.Tensor:
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, not {steps}")
+    n_rows = batch.ids.shape[0]
+    chunk = max(1, internal_batch_size // n_rows)  # steps per forward pass
+    alphas = torch.arange(1, steps + 1, dtype=torch.float32) / steps
+    out = []
+    for layer in layers:
+        total: torch.Tensor | None = None
+        act: torch.Tensor | None = None
+        for first in range(0, steps, chunk):
+            part = alphas[first : first + chunk]
+            scale = part.repeat_interleave(n_rows).to(batch.ids.device)  # row k * n_rows + r has alpha_k
+            with frozen(model), leaf_activations([sites[layer]], scale=scale) as leaves:
+                values = row_values(model, batch, repeat=len(part), probability=probability)
+                (grad,) = torch.autograd.grad(values.sum(), [leaves[layer]])
+            grad_sum = grad.view(len(part), n_rows, *grad.shape[1:]).sum(dim=0)  # [rows, pos, neurons]
+            total = grad_sum if total is None else total + grad_sum
+            if act is None:
+                act = leaves[layer].detach()[-n_rows:] / part[-1]  # unscaled activation of the rows
+        assert total is not None and act is not None
+        out.append((act * total / steps).sum(dim=1))  # [rows, neurons]
+    return per_example(batch, torch.stack(out, dim=1).float())
+
+
+def integrated_gradients(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, layers: Sequence[int], *,
+                         steps: int = 20, internal_batch_size: int = 64, **_: object) -> torch.Tensor:
+    """Integrated gradients of the objective, per layer. Returns ``[examples, len(layers), n_neurons]``."""
+    return _integrate(model, sites, batch, layers, steps=steps, internal_batch_size=internal_batch_size,
+                      probability=False)
+
+
+def ig2(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, layers: Sequence[int], *, steps: int = 20,
+        internal_batch_size: int = 64, **_: object) -> torch.Tensor:
+    """Integrated gap gradients: integrated gradients of the gap between the probabilities the
+    model gives the two demographic variants (terms weighted +1/-1), for two-sided objectives."""
+    return _integrate(model, sites, batch, layers, steps=steps, internal_batch_size=internal_batch_size,
+                      probability=True)
