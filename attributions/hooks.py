@@ -79,8 +79,9 @@ def capture_activations(sites: Sequence[NeuronSite], *, detach: bool = True) -> 
     """
     store: dict[int, torch.Tensor] = {}
 
-    def record(site: NeuronSite, act: torch.Tensor) -> None:
+    def record(site: NeuronSite, act: torch.Tensor) -> torch.Tensor:
         store[site.layer] = act.detach() if detach else act
+        return act  # passing it on keeps the stored tensor in the graph (also for reshaped OPT inputs)
 
     with edit_activations(sites, record):
         yield store

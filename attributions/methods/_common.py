@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..forward import Batch
-from ..hooks import edit_activations
+from ..hooks import capture_activations, edit_activations
 from ..sites import NeuronSite
 
 
@@ -31,8 +31,8 @@ def frozen(model: nn.Module) -> Iterator[None]:
 def leaf_activations(sites: Sequence[NeuronSite], scale: torch.Tensor | None = None) -> Iterator[dict[int, torch.Tensor]]:
     """Replace each site's activation by a leaf tensor that requires grad (optionally times ``scale [rows]``).
 
-    Gradients with respect to these leaves are the gradients with respect to the activations;
-    the graph upstream of each site is cut, which no method needs.
+    The graph upstream of each site is cut, so use it for one site at a time (a leaf at layer
+    l would also cut layer k < l off from the paths through l); see :func:`graph_activations`.
     """
     leaves: dict[int, torch.Tensor] = {}
 
@@ -46,6 +46,23 @@ def leaf_activations(sites: Sequence[NeuronSite], scale: torch.Tensor | None = N
 
     with edit_activations(sites, make_leaf):
         yield leaves
+
+
+@contextmanager
+def graph_activations(model: nn.Module, sites: Sequence[NeuronSite]) -> Iterator[dict[int, torch.Tensor]]:
+    """Capture each site's activation as a node of the autograd graph (not detached).
+
+    The input embeddings' output is made a leaf that requires grad, so that with frozen
+    parameters every later activation still carries a graph, and a gradient with respect to an
+    activation is the total derivative through all later layers.
+    """
+    embeddings = model.get_input_embeddings()
+    handle = embeddings.register_forward_hook(lambda _m, _i, out: out.detach().requires_grad_(True))
+    try:
+        with capture_activations(sites, detach=False) as acts:
+            yield acts
+    finally:
+        handle.remove()
 
 
 def per_example(batch: Batch, per_row: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..forward import Batch, row_values
 from ..sites import NeuronSite
-from ._common import frozen, leaf_activations, per_example
+from ._common import frozen, graph_activations, per_example
 
 
 def grad_x_act(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, layers: Sequence[int],
@@ -20,8 +20,8 @@ def grad_x_act(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, laye
         ``[examples, len(layers), n_neurons]``.
     """
     chosen = [sites[layer] for layer in layers]
-    with frozen(model), leaf_activations(chosen) as leaves:
+    with frozen(model), graph_activations(model, chosen) as acts:
         values = row_values(model, batch)  # [rows]
-        grads = torch.autograd.grad(values.sum(), [leaves[layer] for layer in layers])
-    per_row = torch.stack([(g * leaves[layer].detach()).sum(dim=1) for g, layer in zip(grads, layers)], dim=1)
+        grads = torch.autograd.grad(values.sum(), [acts[layer] for layer in layers])
+    per_row = torch.stack([(g * acts[layer].detach()).sum(dim=1) for g, layer in zip(grads, layers)], dim=1)
     return per_example(batch, per_row.float())  # [examples, layers, neurons]

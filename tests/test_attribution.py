@@ -1,0 +1,242 @@
+"""Attribution on tiny models: captum parity, a planted neuron, exact ablation, subsets, determinism."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tiny_models import tiny_model, tiny_tokenizer
+
+from attributions import (
+    ForgetLoss, LanguageModel, LanguageModeling, NeuronScores, NeuronSet, PairPreference, TokenContrast, attribute,
+)
+from attributions.forward import collate, row_values
+from attributions.hooks import edit_activations
+
+PROMPTS = ["the nurse said that", "the engineer said", "the doctor said that she was at work and"]
+PAIRS = [("the nurse said that she was home", "the nurse said that he was home"),
+         ("he is at work", "she is at work"), ("the man was lazy", "the woman was lazy")]
+
+
+def _lm(arch: str = "llama", seed: int = 0) -> LanguageModel:
+    tok = tiny_tokenizer()
+    tok.bos_token = "[EOS]"
+    return LanguageModel(model=tiny_model(arch, seed=seed), tokenizer=tok, name=f"tiny-{arch}")
+
+
+def _per_row_batch(lm, objective):
+    encoded = objective.encode(lm.tokenizer)
+    return encoded, collate(encoded.rows, lm.tokenizer.pad_token_id)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "opt", "gpt_neox"])
+@pytest.mark.parametrize("objective", ["contrast", "pair"])
+def test_grad_x_act_equals_captum(arch, objective):
+    from captum.attr import LayerGradientXActivation
+
+    lm = _lm(arch)
+    obj = TokenContrast(PROMPTS, " he", " she") if objective == "contrast" else PairPreference(PAIRS)
+    ours = attribute(lm, obj, "grad_x_act", batch_size=64)
+    encoded, batch = _per_row_batch(lm, obj)
+    for site in lm.sites:
+        def forward(ids):
+            return row_values(lm.model, batch)
+
+        layer_attr = LayerGradientXActivation(forward, site.module).attribute(
+            batch.ids, attribute_to_layer_input=True)
+        if site.flat_block is not None:  # OPT hands captum the flattened [rows * pos, neurons] input
+            layer_attr = layer_attr.view(*batch.ids.shape, -1)
+        per_row = layer_attr.sum(dim=1)
+        per_example = torch.zeros(encoded.n_examples, per_row.shape[1]).index_add_(0, batch.example, per_row)
+        expected = per_example.mean(0)
+        scale = float(ours.scores.abs().max())
+        assert (ours.scores[site.layer] - expected).abs().max() <= 1e-4 * scale
+
+
+@pytest.mark.parametrize("objective", ["contrast", "pair"])
+def test_integrated_gradients_equals_captum(objective):
+    from captum.attr import LayerIntegratedGradients
+
+    lm = _lm("llama")
+    obj = TokenContrast(PROMPTS, " he", " she") if objective == "contrast" else PairPreference(PAIRS)
+    steps = 8
+    ours = attribute(lm, obj, "integrated_gradients", steps=steps, batch_size=64, internal_batch_size=16)
+    encoded, batch = _per_row_batch(lm, obj)
+    n_rows = batch.ids.shape[0]
+    for site in lm.sites:
+        def forward(gate):
+            # the gate scales the activation linearly (it multiplies up_proj's output), so gate 0 is a
+            # zero layer baseline and gate 1 the real activation: captum then integrates along our path
+            up = site.read_in_modules[1][1]
+            handle = up.register_forward_hook(lambda m, i, out: out * gate.view(-1, 1, 1))
+            try:
+                return row_values(lm.model, batch, repeat=gate.shape[0] // n_rows)
+            finally:
+                handle.remove()
+
+        layer_attr = LayerIntegratedGradients(forward, site.module).attribute(
+            torch.ones(n_rows), baselines=torch.zeros(n_rows), n_steps=steps, method="riemann_right",
+            attribute_to_layer_input=True)
+        per_row = layer_attr.sum(dim=1)
+        expected = torch.zeros(encoded.n_examples, per_row.shape[1]).index_add_(0, batch.example, per_row).mean(0)
+        scale = float(ours.scores.abs().max())
+        assert (ours.scores[site.layer] - expected).abs().max() <= 1e-4 * scale
+
+
+def _planted(layer: int = 1, neuron: int = 7) -> LanguageModel:
+    """A tiny Llama in which one neuron writes ' he' minus ' she' into the residual stream and fires strongly."""
+    lm = _lm("llama", seed=3)
+    model, tok = lm.model, lm.tokenizer
+    he, she = tok.convert_tokens_to_ids(["he", "she"])
+    mlp = model.model.layers[layer].mlp
+    captured = {}
+    handle = model.model.layers[layer].post_attention_layernorm.register_forward_hook(
+        lambda m, i, out: captured.__setitem__("x", out.detach()))
+    ids = collate(TokenContrast(PROMPTS, " he", " she").encode(tok).rows, tok.pad_token_id)
+    with torch.no_grad():
+        model(input_ids=ids.ids, attention_mask=ids.mask)
+    handle.remove()
+    last = ids.mask.sum(1) - 1
+    direction = captured["x"][torch.arange(len(PROMPTS)), last].mean(0)
+    direction = direction / direction.norm()
+    torch.manual_seed(11)
+    write = torch.randn(model.config.hidden_size)
+    write = write / write.norm()
+    with torch.no_grad():
+        mlp.gate_proj.weight[neuron] = 3.0 * direction
+        mlp.up_proj.weight[neuron] = 3.0 * direction
+        mlp.down_proj.weight[:, neuron] = 0.05 * write
+        model.lm_head.weight[he] = 2.0 * write  # ' he' and ' she' read the written direction with opposite signs
+        model.lm_head.weight[she] = -2.0 * write
+    return lm
+
+
+@pytest.mark.parametrize("method", ["activation", "grad_x_act", "integrated_gradients", "ig2", "ablation"])
+def test_every_method_ranks_the_planted_neuron_first(method):
+    lm = _planted()
+    scores = attribute(lm, TokenContrast(PROMPTS, " he", " she"), method, steps=10)
+    assert list(scores.top(1)) == [(1, 7)]
+    base = attribute(_lm("llama", seed=3), TokenContrast(PROMPTS, " he", " she"), method, steps=10)
+    assert (1, 7) not in base.top(1), "the neuron is first because it was planted"
+
+
+def test_ablation_is_exact():
+    lm = _lm("llama")
+    obj = PairPreference(PAIRS)
+    subset = NeuronSet([(0, 3), (1, 10), (1, 40)])
+    scores = attribute(lm, obj, "ablation", neurons=subset, internal_batch_size=8)
+    assert torch.isnan(scores.scores).sum() == scores.scores.numel() - 3
+    encoded, batch = _per_row_batch(lm, obj)
+    with torch.no_grad():
+        base = row_values(lm.model, batch)
+        for layer, neuron in subset:
+            def zero(site, act, neuron=neuron):
+                act = act.clone()
+                act[..., neuron] = 0
+                return act
+
+            with edit_activations([lm.sites[layer]], zero):
+                ablated = row_values(lm.model, batch)
+            effect = torch.zeros(encoded.n_examples).index_add_(0, batch.example, base - ablated).mean()
+            assert float(scores.scores[layer, neuron]) == pytest.approx(float(effect), abs=1e-5)
+
+
+def test_mean_ablation_differs_from_zero_ablation():
+    lm = _lm("llama")
+    subset = NeuronSet([(0, 3), (1, 10)])
+    zero = attribute(lm, PairPreference(PAIRS), "ablation", neurons=subset)
+    mean = attribute(lm, PairPreference(PAIRS), "ablation", neurons=subset, mode="mean")
+    assert not torch.allclose(zero.scores[0, 3], mean.scores[0, 3])
+
+
+def test_subset_agrees_with_full_run_and_memory_is_per_batch():
+    lm = _lm("gpt2")
+    obj = PairPreference(PAIRS * 5)
+    full = attribute(lm, obj, "grad_x_act", batch_size=64)
+    small_batches = attribute(lm, obj, "grad_x_act", batch_size=2)
+    torch.testing.assert_close(full.scores, small_batches.scores, atol=1e-6, rtol=1e-5)
+    subset = NeuronSet([(1, 5), (0, 2)])
+    part = attribute(lm, obj, "grad_x_act", neurons=subset)
+    assert float(part.scores[1, 5]) == pytest.approx(float(full.scores[1, 5]), abs=1e-6)
+    assert torch.isnan(part.scores[0, 3])
+
+
+def test_deterministic():
+    lm = _lm("llama")
+    obj = PairPreference(PAIRS)
+    for method in ("grad_x_act", "integrated_gradients"):
+        a, b = attribute(lm, obj, method, steps=5), attribute(lm, obj, method, steps=5)
+        assert torch.equal(a.scores, b.scores) and torch.equal(a.std, b.std)
+
+
+def test_statistics_over_examples():
+    lm = _lm("llama")
+    obj = TokenContrast(PROMPTS, " he", " she")
+    scores = attribute(lm, obj, "grad_x_act")
+    singles = torch.stack([attribute(lm, TokenContrast([p], " he", " she"), "grad_x_act").scores for p in PROMPTS])
+    torch.testing.assert_close(scores.scores, singles.mean(0), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(scores.std, singles.std(0), atol=1e-6, rtol=1e-4)
+    agree = torch.where(singles.mean(0) >= 0, (singles > 0).float().mean(0), (singles < 0).float().mean(0))
+    torch.testing.assert_close(scores.consistency, agree)
+
+
+def test_unscorable_inputs_are_reported_by_index():
+    lm = _lm("llama")
+    encoded = PairPreference([("he", "he"), ("", "she"), PAIRS[0]]).encode(lm.tokenizer, max_len=64)
+    assert encoded.kept == [2]
+    assert encoded.skipped == [(0, "the two sentences tokenize identically"), (1, "empty sentence")]
+    long = " ".join(["the"] * 100)
+    assert ForgetLoss([long, "he was"]).encode(lm.tokenizer, max_len=64).skipped[0][1].startswith("longer than")
+    with pytest.raises(ValueError, match="no example can be scored"):
+        LanguageModeling([""]).encode(lm.tokenizer)
+    with pytest.raises(ValueError, match="single tokens"):
+        TokenContrast(PROMPTS, " he she", " she").encode(lm.tokenizer)
+    scores = attribute(lm, PairPreference([("he", "he"), PAIRS[0]]), "activation")
+    assert scores.meta["n_examples"] == 1 and scores.meta["skipped"] == [[0, "the two sentences tokenize identically"]]
+
+
+def test_forget_spans_and_diff_span_select_tokens():
+    lm = _lm("llama")
+    text = "the nurse said that she was home"
+    rows = ForgetLoss([text], spans=[[(20, 23)]]).encode(lm.tokenizer).rows
+    assert [lm.tokenizer.convert_ids_to_tokens(t) for _, t, _ in rows[0].terms] == ["she"]
+    pair = PairPreference([PAIRS[0]], span="diff").encode(lm.tokenizer).rows
+    assert [[lm.tokenizer.convert_ids_to_tokens(t) for _, t, _ in r.terms] for r in pair] == [["she"], ["he"]]
+    assert [w for _, _, w in pair[1].terms] == [-1.0]
+
+
+def test_ig2_needs_two_sided_objective():
+    with pytest.raises(ValueError, match="two-sided"):
+        attribute(_lm(), LanguageModeling(["the man was at work"]), "ig2")
+    with pytest.raises(ValueError, match="unknown attribution method 'magic'"):
+        attribute(_lm(), PairPreference(PAIRS), "magic")
+
+
+def test_neuron_set_operations_and_files(tmp_path):
+    a, b = NeuronSet([(1, 2), (0, 5), (1, 2)]), NeuronSet([(0, 5), (2, 1)])
+    assert list(a) == [(1, 2), (0, 5)] and len(a) == 2 and hash(a) == hash(NeuronSet([(0, 5), (1, 2)]))
+    assert a | b == NeuronSet([(1, 2), (0, 5), (2, 1)]) and a & b == NeuronSet([(0, 5)])
+    assert a.jaccard(b) == pytest.approx(1 / 3)
+    assert {k: v.tolist() for k, v in a.by_layer().items()} == {0: [5], 1: [2]}
+    a.save(tmp_path / "set.json", meta={"k": 2})
+    assert list(NeuronSet.load(tmp_path / "set.json")) == list(a)
+    (tmp_path / "bad.json").write_text('{"format": "other"}')
+    with pytest.raises(ValueError, match="expected a JSON object with format"):
+        NeuronSet.load(tmp_path / "bad.json")
+
+
+def test_scores_top_threshold_and_round_trip(tmp_path):
+    lm = _lm("llama")
+    scores = attribute(lm, TokenContrast(PROMPTS, " he", " she"), "grad_x_act")
+    scores.control = attribute(lm, LanguageModeling(["the man was at work in the city"]), "grad_x_act")
+    top = scores.top(5)
+    flat = scores.scores.flatten()
+    assert [l * 48 + n for l, n in top] == torch.topk(flat, 5).indices.tolist()
+    assert all(float(scores.scores[l, n]) >= 0.2 * float(flat.max()) for l, n in scores.threshold(0.2))
+    scores.save(tmp_path / "s.safetensors")
+    loaded = NeuronScores.load(tmp_path / "s.safetensors")
+    assert torch.equal(loaded.scores, scores.scores) and torch.equal(loaded.consistency, scores.consistency)
+    assert loaded.meta == scores.meta and torch.equal(loaded.control.scores, scores.control.scores)
+    assert len(loaded.to_frame()) == 96 and list(loaded.per_layer().layer) == [0, 1]
+    (tmp_path / "x.safetensors").write_bytes(b"not a file")
+    with pytest.raises(ValueError, match="not a safetensors scores file"):
+        NeuronScores.load(tmp_path / "x.safetensors")
