@@ -1,7 +1,7 @@
 """Locate the MLP neurons that drive an objective (lower layer; never imports neuronedit)."""
 
 from .attribute import attribute
-from .hooks import capture_activations, edit_activations, hooks
+from .hooks import capture_activations, edit_activations, pre_hooks
 from .methods import METHODS, register_method
 from .model import LanguageModel
 from .neurons import NeuronScores, NeuronSet
@@ -36,7 +36,7 @@ __all__ = [
     "capture_activations",
     "edit_activations",
     "find_sites",
-    "hooks",
+    "pre_hooks",
     "register_architecture",
     "register_method",
     "supported_architectures",

@@ -42,8 +42,9 @@ def logits_at(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, positions
     """Logits ``[batch, len(keep), vocab]`` at sequence positions ``keep`` (sorted, 1-d), computing
     the vocabulary projection only there when the model supports ``logits_to_keep``."""
     if accepts_logits_to_keep(model):
-        return model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
-    return model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, keep]
+        return model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep,
+                     use_cache=False).logits
+    return model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits[:, keep]
 
 
 @dataclass
@@ -116,18 +117,23 @@ def collate(rows: Sequence[Row], pad_id: int) -> Batch:
     )
 
 
-def row_values(model: nn.Module, batch: Batch, *, repeat: int = 1, probability: bool = False) -> torch.Tensor:
+def row_values(model: nn.Module, batch: Batch, *, repeat: int = 1, probability: bool = False,
+               tile_inputs: bool = True) -> torch.Tensor:
     """Objective contribution of every row, ``[repeat * rows]`` (differentiable).
 
     Each term adds ``weight * log p(token)`` (``weight * p(token)`` with ``probability=True``).
 
     With ``repeat > 1`` the batch is tiled ``repeat`` times along the batch dimension (row
-    ``k * rows + r`` is a copy of row ``r``), as integrated gradients does for its steps.
+    ``k * rows + r`` is a copy of row ``r``), as integrated gradients does for its steps. With
+    ``tile_inputs=False`` the inputs are not tiled: hooks inside the model tile the hidden
+    states part-way (see :func:`attributions.hooks.tile_from`), and the logits arrive tiled.
     """
     ids, mask, positions = batch.ids, batch.mask, batch.positions
-    if repeat > 1:
+    if repeat > 1 and tile_inputs:
         ids, mask, positions = ids.repeat(repeat, 1), mask.repeat(repeat, 1), positions.repeat(repeat, 1)
     logits = logits_at(model, ids, mask, positions, batch.keep)  # [repeat * rows, len(keep), vocab]
+    if logits.shape[0] != repeat * batch.ids.shape[0]:
+        raise RuntimeError(f"expected logits for {repeat} x {batch.ids.shape[0]} rows, got {logits.shape[0]}")
     n_rows = batch.ids.shape[0]
     offsets = (torch.arange(repeat, device=ids.device) * n_rows).repeat_interleave(batch.term_row.numel())
     rows = batch.term_row.repeat(repeat) + offsets

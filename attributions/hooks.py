@@ -14,20 +14,20 @@ from torch import nn
 
 from .sites import NeuronSite
 
-__all__ = ["ActivationEdit", "capture_activations", "edit_activations", "hooks"]
+__all__ = ["ActivationEdit", "capture_activations", "edit_activations", "pre_hooks", "tile_from"]
 
 ActivationEdit = Callable[[NeuronSite, torch.Tensor], torch.Tensor | None]
 """Called with a site and its activation ``[batch, pos, n_neurons]``; returns a replacement or None."""
 
 
 @contextmanager
-def hooks(
-    pre_hooks: Sequence[tuple[nn.Module, Callable[..., Any]]], *, with_kwargs: bool = False
+def pre_hooks(
+    pairs: Sequence[tuple[nn.Module, Callable[..., Any]]], *, with_kwargs: bool = False
 ) -> Iterator[None]:
     """Install forward pre-hooks ``(module, fn)`` for the duration of the block."""
     handles = []
     try:
-        for module, fn in pre_hooks:
+        for module, fn in pairs:
             handles.append(module.register_forward_pre_hook(fn, with_kwargs=with_kwargs))
         yield
     finally:
@@ -66,8 +66,8 @@ def edit_activations(sites: Sequence[NeuronSite], fn: ActivationEdit) -> Iterato
     shapes: dict[int, torch.Size] = {}
     flat = [(s.flat_block, _shape_recorder(s.layer, shapes)) for s in sites if s.flat_block is not None]
     with ExitStack() as stack:
-        stack.enter_context(hooks(flat, with_kwargs=True))
-        stack.enter_context(hooks([(s.module, _site_hook(s, fn, shapes)) for s in sites]))
+        stack.enter_context(pre_hooks(flat, with_kwargs=True))
+        stack.enter_context(pre_hooks([(s.module, _site_hook(s, fn, shapes)) for s in sites]))
         yield
 
 
@@ -85,3 +85,29 @@ def capture_activations(sites: Sequence[NeuronSite], *, detach: bool = True) -> 
 
     with edit_activations(sites, record):
         yield store
+
+
+@contextmanager
+def tile_from(blocks: Sequence[nn.Module], rows: int, repeat: int) -> Iterator[None]:
+    """Tile the batch ``repeat`` times from the first of ``blocks`` on (row ``k * rows + r`` copies row ``r``).
+
+    Layers before ``blocks[0]`` run once on ``rows`` rows; from there on every tensor input of
+    the blocks whose first dimension is ``rows`` (hidden states, masks, position ids, rotary
+    tables; also inside tuples) is tiled, so the rest of the model sees ``repeat * rows`` rows.
+    """
+
+    def tile(value: Any) -> Any:
+        if isinstance(value, torch.Tensor) and value.dim() >= 2 and value.shape[0] == rows:
+            return value.repeat(repeat, *([1] * (value.dim() - 1)))
+        if isinstance(value, tuple):
+            return tuple(tile(v) for v in value)
+        return value
+
+    def hook(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        return tuple(tile(a) for a in args), {k: tile(v) for k, v in kwargs.items()}
+
+    if repeat == 1:
+        yield
+        return
+    with pre_hooks([(block, hook) for block in blocks], with_kwargs=True):
+        yield

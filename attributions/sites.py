@@ -98,6 +98,8 @@ class NeuronSite:
     flat_block: nn.Module | None = None
     """Set when the activation arrives flattened ``[batch * pos, n]``; this module's input
     gives ``(batch, pos)``. Hooks in :mod:`attributions.hooks` restore the 3-d shape."""
+    block: nn.Module | None = None
+    """The transformer layer (decoder block) that contains this site."""
 
     @property
     def n_neurons(self) -> int:
@@ -264,6 +266,8 @@ def find_sites(model: nn.Module, arch: str | None = None) -> list[NeuronSite]:
             if path not in modules:
                 raise UnsupportedArchitectureError(f"read-in module {path!r} not found for layer {layer}")
             read_ins.append((path, modules[path], r.chunks))
+        block_path = prefix + spec.down[: spec.down.index("{layer}") + len("{layer}")].replace("{layer}", str(layer))
+        layer_block = modules.get(block_path)
         block = None
         if spec.flat_block is not None:
             block_path = prefix + spec.flat_block.replace("{layer}", str(layer))
@@ -277,6 +281,7 @@ def find_sites(model: nn.Module, arch: str | None = None) -> list[NeuronSite]:
             read_in_modules=read_ins,
             tl_hook=spec.tl_hook.replace("{layer}", str(layer)),
             flat_block=block,
+            block=layer_block,
         )
     if not found:
         raise UnsupportedArchitectureError(

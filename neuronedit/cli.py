@@ -106,6 +106,70 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _objective(args: argparse.Namespace) -> object:
+    from attributions import ForgetLoss, LanguageModeling, PairPreference, TokenContrast
+
+    from .data import TextCorpus, load
+    from .data.spans import diff_char_spans
+
+    if args.objective == "contrast":
+        prompts = list(args.prompt or [])
+        if args.data:
+            loaded = load(args.data)
+            if not isinstance(loaded, TextCorpus):
+                raise ValueError("--objective contrast takes prompts from --prompt or from text:PATH (one per line)")
+            prompts += [line.strip() for line in loaded.text.splitlines() if line.strip()]
+        if not prompts:
+            raise ValueError("--objective contrast needs --prompt TEXT (repeatable) or --data text:PATH")
+        return TokenContrast(prompts[: args.limit], args.a, args.b)
+    if not args.data:
+        raise ValueError(f"--objective {args.objective} needs --data KIND:PATH")
+    loaded = load(args.data, bias_type=args.bias_type, split=args.split)
+    if isinstance(loaded, TextCorpus):
+        texts = [line.strip() for line in loaded.text.splitlines() if line.strip()][: args.limit]
+        if args.objective == "pair":
+            raise ValueError("--objective pair needs pair data (crows, stereoset, winobias, probes), not text")
+        return ForgetLoss(texts) if args.objective == "forget" else LanguageModeling(texts)
+    items = list(loaded)[: args.limit]
+    if not hasattr(items[0], "more"):
+        raise ValueError(f"{args.data} holds {type(items[0]).__name__} items; use pair data for this objective")
+    if args.objective == "pair":
+        return PairPreference(items, span=args.span)
+    if args.objective == "forget":
+        return ForgetLoss([i.more for i in items], spans=[diff_char_spans(i.more, i.less) for i in items])
+    return LanguageModeling([i.more for i in items])
+
+
+def cmd_attribute(args: argparse.Namespace) -> int:
+    """Score every MLP neuron for an objective; store scores (and control scores) in one file."""
+    from attributions import LanguageModeling, attribute
+    from attributions.selection import DEFAULT_RULE, select
+
+    from .data.neutral import NEUTRAL_TEXTS
+    from .loading import load_model
+
+    objective = _objective(args)
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    lm = load_model(args.model)
+    options = {"batch_size": args.batch_size, "steps": args.steps, "seed": args.seed, "progress": not args.quiet}
+    scores = attribute(lm, objective, args.method, **options)  # type: ignore[arg-type]
+    if scores.meta["skipped"]:
+        print(f"skipped {len(scores.meta['skipped'])} input(s): " + "; ".join(
+            f"#{i}: {r}" for i, r in scores.meta["skipped"][:5]))
+    scores.meta["data"] = args.data
+    if not args.no_control:
+        scores.control = attribute(lm, LanguageModeling(list(NEUTRAL_TEXTS)), args.control_method, **options)
+        scores.control.meta["data"] = "built-in neutral corpus"
+    scores.save(out)
+    print(f"{scores.meta['n_examples']} examples, method {args.method}, {scores.meta['seconds']} s -> {out}")
+    chosen = select(scores, 10, DEFAULT_RULE if scores.control is not None else "top")
+    rule = DEFAULT_RULE if scores.control is not None else "top"
+    print(f"top 10 by rule {rule!r}: " + ", ".join(f"L{l}.{n} ({float(scores.scores[l, n]):+.4f})" for l, n in chosen))
+    return 0
+
+
 def cmd_data_fetch(args: argparse.Namespace) -> int:
     """Download public benchmark files."""
     from .data.fetch import fetch
@@ -151,6 +215,29 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--csv", help="write the tidy table as CSV here")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=cmd_evaluate)
+
+    at = sub.add_parser("attribute", help="score every MLP neuron for an objective")
+    at.add_argument("--model", default="demo", help="demo, a .gguf file, a checkpoint directory or a hub id")
+    at.add_argument("--data", help="KIND:PATH or probes:DOMAIN (text:PATH for lm/forget/contrast prompts)")
+    at.add_argument("--bias-type", help="keep only this bias type")
+    at.add_argument("--split", choices=["dev", "test"], default=None, help="use one deterministic half")
+    at.add_argument("--objective", choices=["pair", "contrast", "forget", "lm"], default="pair")
+    at.add_argument("--method", default="grad_x_act",
+                    choices=["activation", "grad_x_act", "integrated_gradients", "ig2", "ablation"])
+    at.add_argument("--span", choices=["all", "diff"], default="all", help="pair objective: tokens to score")
+    at.add_argument("--prompt", action="append", help="contrast objective: a prompt (repeatable)")
+    at.add_argument("--a", default=" he", help="contrast objective: first token")
+    at.add_argument("--b", default=" she", help="contrast objective: second token")
+    at.add_argument("--limit", type=int, help="use at most this many inputs")
+    at.add_argument("--batch-size", type=int, default=16)
+    at.add_argument("--steps", type=int, default=20, help="integration steps (integrated_gradients, ig2)")
+    at.add_argument("--seed", type=int, default=0)
+    at.add_argument("--no-control", action="store_true", help="skip the control scores (neutral-text language modelling)")
+    at.add_argument("--control-method", default="grad_x_act", help="method for the control scores")
+    at.add_argument("--out", required=True, help="scores file to write (.safetensors)")
+    at.add_argument("--overwrite", action="store_true")
+    at.add_argument("--quiet", action="store_true")
+    at.set_defaults(func=cmd_attribute)
 
     data = sub.add_parser("data", help="benchmark data")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)

@@ -240,3 +240,20 @@ def test_scores_top_threshold_and_round_trip(tmp_path):
     (tmp_path / "x.safetensors").write_bytes(b"not a file")
     with pytest.raises(ValueError, match="not a safetensors scores file"):
         NeuronScores.load(tmp_path / "x.safetensors")
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "gpt_neox", "phi"])
+def test_integrated_gradients_prefix_reuse_changes_nothing(arch):
+    lm = _lm(arch)
+    obj = PairPreference(PAIRS)
+    reused = attribute(lm, obj, "integrated_gradients", steps=6, internal_batch_size=12)
+    blocks = [s.block for s in lm.sites]
+    try:
+        for site in lm.sites:
+            site.block = None  # forces tiling the whole model
+        tiled = attribute(lm, obj, "integrated_gradients", steps=6, internal_batch_size=12)
+    finally:
+        for site, block in zip(lm.sites, blocks):
+            site.block = block
+    torch.testing.assert_close(reused.scores, tiled.scores, atol=1e-6, rtol=1e-5)
+    assert all(not b._forward_pre_hooks for b in blocks)

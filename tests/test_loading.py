@@ -120,8 +120,9 @@ def test_logprob_gap_matches_unbatched_forward(tiny_dir):
     prompts = ["the nurse said that", "the engineer said", "he"]
     gaps = next_token_logprob_gap(lm, prompts, " he", " she")
     he, she = lm.tokenizer.convert_tokens_to_ids(["he", "she"])
+    start = lm.tokenizer.eos_token_id  # no BOS in this tokenizer: EOS starts every sequence
     for prompt, gap in zip(prompts, gaps):
-        ids = lm.tokenizer(prompt, return_tensors="pt").input_ids
+        ids = torch.tensor([[start] + lm.tokenizer(prompt)["input_ids"]])
         with torch.no_grad():
             logprobs = torch.log_softmax(lm.model(ids).logits[0, -1], dim=-1)
         assert abs(float(logprobs[he] - logprobs[she]) - float(gap)) < 1e-5

@@ -1,0 +1,66 @@
+"""Choosing neurons from scores, preferring those specific to the objective over a control.
+
+The raw top neurons of a bias objective are mostly neurons the model needs for everything;
+zeroing them costs fluency. Each rule below uses the control scores (e.g. language modelling on
+neutral text) to prefer neurons that matter for the objective but not for the control.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .neurons import NeuronScores, NeuronSet
+
+__all__ = ["DEFAULT_RULE", "RULES", "select"]
+
+RULES = ("top", "exclude_control", "ratio", "difference")
+DEFAULT_RULE = "exclude_control"
+
+
+def _top(values: torch.Tensor, k: int, allowed: torch.Tensor | None = None) -> NeuronSet:
+    values = torch.nan_to_num(values.float(), nan=float("-inf"))
+    if allowed is not None:
+        values = torch.where(allowed, values, torch.full_like(values, float("-inf")))
+    flat = values.flatten()
+    k = min(k, int(torch.isfinite(flat).sum()))
+    order = torch.topk(flat, k).indices
+    width = values.shape[1]
+    return NeuronSet((int(i) // width, int(i) % width) for i in order)
+
+
+def select(scores: NeuronScores, k: int, rule: str = DEFAULT_RULE, *, control: NeuronScores | None = None,
+           quantile: float = 0.9) -> NeuronSet:
+    """The ``k`` neurons chosen by ``rule`` (rank order), pushing the objective up.
+
+    Rules:
+        ``top``: highest score.
+        ``exclude_control``: highest score among neurons whose |control| is below its ``quantile``
+            (default: leave out the 10% most important for the control).
+        ``ratio``: highest ``score / (|control| + mean |control|)``.
+        ``difference``: highest ``score / std(score) - |control| / std(control)``.
+
+    ``control`` defaults to ``scores.control``; every rule but ``top`` needs one.
+    """
+    if rule not in RULES:
+        raise ValueError(f"unknown selection rule {rule!r}; choose one of {', '.join(RULES)}")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+    if rule == "top":
+        return _top(scores.scores, k)
+    control = control or scores.control
+    if control is None:
+        raise ValueError(f"rule {rule!r} needs control scores; compute them (neuronedit attribute does by default) "
+                         "or use rule='top'")
+    if control.shape != scores.shape:
+        raise ValueError(f"control scores have shape {control.shape}, the scores {scores.shape}")
+    s = scores.scores.float()
+    c = torch.nan_to_num(control.scores.float().abs(), nan=0.0)
+    if rule == "exclude_control":
+        if not 0 < quantile <= 1:
+            raise ValueError(f"quantile must be in (0, 1], not {quantile}")
+        cutoff = torch.quantile(c.flatten(), quantile)
+        return _top(s, k, allowed=c < cutoff if quantile < 1 else None)
+    if rule == "ratio":
+        return _top(s / (c + c.mean()), k)
+    s_std = torch.nan_to_num(s, nan=0.0).std().clamp(min=1e-12)
+    return _top(s / s_std - c / c.std().clamp(min=1e-12), k)
