@@ -15,17 +15,21 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 from attributions import NeuronSet, PairPreference, attribute
-from attributions.forward import collate, row_values
+from attributions.forward import collate
 from neuronedit import load_model
 from neuronedit.data import load
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from reference import captum_layer_scores  # noqa: E402
+
 STEREOSET = ROOT.parent / "shared" / "data" / "stereoset" / "stereoset_dev_flat.jsonl"
 
 
@@ -33,32 +37,17 @@ def _peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _captum_loop(lm, objective, cls, batch_size: int, **kwargs) -> tuple[torch.Tensor, float]:
-    """Captum layer attribution looped over layers, per batch; returns mean per-example scores [L, N]."""
+def _captum_loop(lm, objective, batch_size: int, steps: int | None = None,
+                 internal_batch_size: int | None = None) -> tuple[torch.Tensor, float]:
+    """Captum looped over the layers, batch by batch; returns mean per-example scores [L, N] and seconds."""
     encoded = objective.encode(lm.tokenizer)
-    rows = encoded.rows
     total = torch.zeros(len(lm.sites), lm.sites[0].n_neurons, dtype=torch.float64)
     start = time.perf_counter()
-    for first in range(0, len(rows), batch_size):
-        batch = collate(rows[first : first + batch_size], lm.tokenizer.pad_token_id)
-        n_rows = batch.ids.shape[0]
+    for first in range(0, len(encoded.rows), batch_size):
+        batch = collate(encoded.rows[first : first + batch_size], lm.tokenizer.pad_token_id)
         for site in lm.sites:
-            if cls.__name__ == "LayerIntegratedGradients":
-                up = site.read_in_modules[-1][1]
-
-                def forward(gate, up=up):
-                    handle = up.register_forward_hook(lambda m, i, out: out * gate.view(-1, 1, 1))
-                    try:
-                        return row_values(lm.model, batch, repeat=gate.shape[0] // n_rows)
-                    finally:
-                        handle.remove()
-
-                attr = cls(forward, site.module).attribute(torch.ones(n_rows), baselines=torch.zeros(n_rows),
-                                                           attribute_to_layer_input=True, **kwargs)
-            else:
-                attr = cls(lambda ids: row_values(lm.model, batch), site.module).attribute(
-                    batch.ids, attribute_to_layer_input=True)
-            total[site.layer] += attr.sum(dim=1).double().sum(dim=0)
+            total[site.layer] += captum_layer_scores(lm.model, site, batch, 1, steps=steps,
+                                                     internal_batch_size=internal_batch_size).double()
     return (total / encoded.n_examples).float(), time.perf_counter() - start
 
 
@@ -75,9 +64,8 @@ def main() -> None:
     parser.add_argument("--faith-pairs", type=int, default=24)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--internal-batch-size", type=int, default=64, help="rows per pass for the IG steps")
     args = parser.parse_args()
-    from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
-
     if STEREOSET.is_file():
         items = [i for i in load(f"stereoset:{STEREOSET}", bias_type="gender") if i.kind == "intrasentence"]
         source = "stereoset gender intrasentence"
@@ -93,7 +81,7 @@ def main() -> None:
     start = time.perf_counter()
     ours = attribute(lm, objective, "grad_x_act", batch_size=args.batch_size)
     t_ours = time.perf_counter() - start
-    theirs, t_captum = _captum_loop(lm, objective, LayerGradientXActivation, args.batch_size)
+    theirs, t_captum = _captum_loop(lm, objective, args.batch_size)
     out["grad_x_act"] = {
         "seconds": round(t_ours, 2), "sentences_per_s": round(2 * len(items) / t_ours, 1),
         "captum_loop_seconds": round(t_captum, 2), "speedup_vs_captum": round(t_captum / t_ours, 1),
@@ -103,12 +91,15 @@ def main() -> None:
 
     ig_objective = PairPreference(items[: args.ig_pairs])
     start = time.perf_counter()
-    ig = attribute(lm, ig_objective, "integrated_gradients", steps=args.steps, batch_size=args.batch_size)
+    ig = attribute(lm, ig_objective, "integrated_gradients", steps=args.steps, batch_size=args.batch_size,
+                   internal_batch_size=args.internal_batch_size)
     t_ig = time.perf_counter() - start
-    ig_captum, t_ig_captum = _captum_loop(lm, ig_objective, LayerIntegratedGradients, args.batch_size,
-                                          n_steps=args.steps, method="riemann_right")
+    # captum gets the same bound on rows per forward pass (its internal_batch_size counts expanded rows)
+    ig_captum, t_ig_captum = _captum_loop(lm, ig_objective, args.batch_size, steps=args.steps,
+                                          internal_batch_size=args.internal_batch_size)
     out["integrated_gradients"] = {
-        "pairs": len(ig_objective.pairs), "steps": args.steps, "seconds": round(t_ig, 2),
+        "pairs": len(ig_objective.pairs), "steps": args.steps, "internal_batch_size": args.internal_batch_size,
+        "seconds": round(t_ig, 2),
         "sentences_per_s": round(2 * len(ig_objective.pairs) / t_ig, 2),
         "captum_loop_seconds": round(t_ig_captum, 2), "speedup_vs_captum": round(t_ig_captum / t_ig, 2),
         "max_abs_diff_rel": float((ig.scores - ig_captum).abs().max() / ig.scores.abs().max()),

@@ -164,8 +164,8 @@ def cmd_attribute(args: argparse.Namespace) -> int:
         scores.control.meta["data"] = "built-in neutral corpus"
     scores.save(out)
     print(f"{scores.meta['n_examples']} examples, method {args.method}, {scores.meta['seconds']} s -> {out}")
-    chosen = select(scores, 10, DEFAULT_RULE if scores.control is not None else "top")
     rule = DEFAULT_RULE if scores.control is not None else "top"
+    chosen = select(scores, 10, rule)
     print(f"top 10 by rule {rule!r}: " + ", ".join(f"L{l}.{n} ({float(scores.scores[l, n]):+.4f})" for l, n in chosen))
     return 0
 

@@ -34,3 +34,38 @@ def naive_pll_equal_length(model, tokenizer, first: str, second: str) -> tuple[f
             total += float(torch.log_softmax(logits, -1)[ids[pos]])
         totals.append(total)
     return totals[0], totals[1]
+
+
+def captum_layer_scores(model, site, batch, n_examples: int, *, steps: int | None = None,
+                        internal_batch_size: int | None = None) -> torch.Tensor:
+    """Mean per-example attribution ``[n_neurons]`` of one site from captum (the independent reference).
+
+    ``steps=None``: ``LayerGradientXActivation``. Otherwise ``LayerIntegratedGradients`` with a zero
+    layer baseline: a gate input multiplies the up-projection's output (the activation is linear in
+    it for gated MLPs), so gate 0 gives a zero activation and gate 1 the real one, and captum
+    integrates the layer input along the same straight path (right Riemann rule, ``steps`` steps).
+    """
+    from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
+
+    from attributions.forward import row_values
+
+    n_rows = batch.ids.shape[0]
+    if steps is None:
+        attr = LayerGradientXActivation(lambda ids: row_values(model, batch), site.module).attribute(
+            batch.ids, attribute_to_layer_input=True)
+        if site.flat_block is not None:  # OPT hands captum the flattened [rows * pos, neurons] input
+            attr = attr.view(n_rows, -1, attr.shape[-1])
+    else:
+        up = site.read_in_modules[-1][1]
+
+        def forward(gate):
+            handle = up.register_forward_hook(lambda m, i, out: out * gate.view(-1, 1, 1))
+            try:
+                return row_values(model, batch, repeat=gate.shape[0] // n_rows)
+            finally:
+                handle.remove()
+
+        attr = LayerIntegratedGradients(forward, site.module).attribute(
+            torch.ones(n_rows), baselines=torch.zeros(n_rows), n_steps=steps, method="riemann_right",
+            attribute_to_layer_input=True, internal_batch_size=internal_batch_size)
+    return attr.sum(dim=1).sum(dim=0) / n_examples

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from reference import captum_layer_scores
 from tiny_models import tiny_model, tiny_tokenizer
 
 from attributions import (
@@ -31,54 +32,26 @@ def _per_row_batch(lm, objective):
 @pytest.mark.parametrize("arch", ["llama", "gpt2", "opt", "gpt_neox"])
 @pytest.mark.parametrize("objective", ["contrast", "pair"])
 def test_grad_x_act_equals_captum(arch, objective):
-    from captum.attr import LayerGradientXActivation
-
     lm = _lm(arch)
     obj = TokenContrast(PROMPTS, " he", " she") if objective == "contrast" else PairPreference(PAIRS)
     ours = attribute(lm, obj, "grad_x_act", batch_size=64)
     encoded, batch = _per_row_batch(lm, obj)
+    scale = float(ours.scores.abs().max())
     for site in lm.sites:
-        def forward(ids):
-            return row_values(lm.model, batch)
-
-        layer_attr = LayerGradientXActivation(forward, site.module).attribute(
-            batch.ids, attribute_to_layer_input=True)
-        if site.flat_block is not None:  # OPT hands captum the flattened [rows * pos, neurons] input
-            layer_attr = layer_attr.view(*batch.ids.shape, -1)
-        per_row = layer_attr.sum(dim=1)
-        per_example = torch.zeros(encoded.n_examples, per_row.shape[1]).index_add_(0, batch.example, per_row)
-        expected = per_example.mean(0)
-        scale = float(ours.scores.abs().max())
+        expected = captum_layer_scores(lm.model, site, batch, encoded.n_examples)
         assert (ours.scores[site.layer] - expected).abs().max() <= 1e-4 * scale
 
 
 @pytest.mark.parametrize("objective", ["contrast", "pair"])
 def test_integrated_gradients_equals_captum(objective):
-    from captum.attr import LayerIntegratedGradients
-
     lm = _lm("llama")
     obj = TokenContrast(PROMPTS, " he", " she") if objective == "contrast" else PairPreference(PAIRS)
     steps = 8
     ours = attribute(lm, obj, "integrated_gradients", steps=steps, batch_size=64, internal_batch_size=16)
     encoded, batch = _per_row_batch(lm, obj)
-    n_rows = batch.ids.shape[0]
+    scale = float(ours.scores.abs().max())
     for site in lm.sites:
-        def forward(gate):
-            # the gate scales the activation linearly (it multiplies up_proj's output), so gate 0 is a
-            # zero layer baseline and gate 1 the real activation: captum then integrates along our path
-            up = site.read_in_modules[1][1]
-            handle = up.register_forward_hook(lambda m, i, out: out * gate.view(-1, 1, 1))
-            try:
-                return row_values(lm.model, batch, repeat=gate.shape[0] // n_rows)
-            finally:
-                handle.remove()
-
-        layer_attr = LayerIntegratedGradients(forward, site.module).attribute(
-            torch.ones(n_rows), baselines=torch.zeros(n_rows), n_steps=steps, method="riemann_right",
-            attribute_to_layer_input=True)
-        per_row = layer_attr.sum(dim=1)
-        expected = torch.zeros(encoded.n_examples, per_row.shape[1]).index_add_(0, batch.example, per_row).mean(0)
-        scale = float(ours.scores.abs().max())
+        expected = captum_layer_scores(lm.model, site, batch, encoded.n_examples, steps=steps)
         assert (ours.scores[site.layer] - expected).abs().max() <= 1e-4 * scale
 
 

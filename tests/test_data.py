@@ -144,3 +144,10 @@ def test_shared_data_loads_and_splits_by_target(shared_data):
     assert not {i.target.lower() for i in dev} & {i.target.lower() for i in test}
     assert len(load(f"winobias:{shared_data / 'winobias'}")) == 792
     assert len(load(f"bbq:{shared_data / 'bbq' / 'Religion.jsonl'}")) == 1200
+
+
+def test_dataset_slices_keep_their_kind():
+    probes = load("probes:race", split="test")
+    part = probes[:10]
+    assert len(part) == 10 and part.name == "probes-race" and part.split == "test"
+    assert part[0] == probes[0]

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from attributions import NeuronSet, PairPreference, TokenContrast, attribute
-from attributions.forward import collate, row_values
+from attributions.forward import collate
+from reference import captum_layer_scores
 
 pytestmark = pytest.mark.slow
 
@@ -17,44 +18,24 @@ PAIRS = [("The nurse said that she would be late.", "The nurse said that he woul
 
 
 def test_demo_grad_x_act_equals_captum(demo_lm):
-    from captum.attr import LayerGradientXActivation
-
     objective = PairPreference(PAIRS)
     ours = attribute(demo_lm, objective, "grad_x_act")
     encoded = objective.encode(demo_lm.tokenizer)
     batch = collate(encoded.rows, demo_lm.tokenizer.pad_token_id)
     scale = float(ours.scores.abs().max())
     for site in demo_lm.sites:
-        attr = LayerGradientXActivation(lambda ids: row_values(demo_lm.model, batch), site.module).attribute(
-            batch.ids, attribute_to_layer_input=True)
-        expected = attr.sum(dim=1).sum(dim=0) / encoded.n_examples
+        expected = captum_layer_scores(demo_lm.model, site, batch, encoded.n_examples)
         assert (ours.scores[site.layer] - expected).abs().max() <= 1e-4 * scale, site.layer
 
 
 def test_demo_integrated_gradients_equals_captum_on_one_layer(demo_lm):
-    from captum.attr import LayerIntegratedGradients
-
     objective = TokenContrast(["The nurse said that", "The carpenter said that"], " he", " she")
     layer, steps = 20, 6
     subset = NeuronSet((layer, n) for n in range(demo_lm.sites[layer].n_neurons))
     ours = attribute(demo_lm, objective, "integrated_gradients", steps=steps, neurons=subset)
     encoded = objective.encode(demo_lm.tokenizer)
     batch = collate(encoded.rows, demo_lm.tokenizer.pad_token_id)
-    n_rows = batch.ids.shape[0]
-    site = demo_lm.sites[layer]
-    up = site.read_in_modules[1][1]
-
-    def forward(gate):
-        handle = up.register_forward_hook(lambda m, i, out: out * gate.view(-1, 1, 1))
-        try:
-            return row_values(demo_lm.model, batch, repeat=gate.shape[0] // n_rows)
-        finally:
-            handle.remove()
-
-    attr = LayerIntegratedGradients(forward, site.module).attribute(
-        torch.ones(n_rows), baselines=torch.zeros(n_rows), n_steps=steps, method="riemann_right",
-        attribute_to_layer_input=True)
-    expected = attr.sum(dim=1).sum(dim=0) / encoded.n_examples
+    expected = captum_layer_scores(demo_lm.model, demo_lm.sites[layer], batch, encoded.n_examples, steps=steps)
     scale = float(ours.scores[layer].abs().max())
     assert (ours.scores[layer] - expected).abs().max() <= 1e-4 * scale
     assert torch.isnan(ours.scores[layer - 1]).all()

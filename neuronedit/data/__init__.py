@@ -40,6 +40,13 @@ class Dataset(list):  # type: ignore[type-arg]
     def name(self) -> str:
         return self.kind if self.kind != "probes" else f"probes-{self.spec.split(':', 1)[1]}"
 
+    def __getitem__(self, index: Any) -> Any:
+        """Items by index; a slice is a :class:`Dataset` of the same kind (for quick subsets)."""
+        if isinstance(index, slice):
+            return Dataset(list.__getitem__(self, index), kind=self.kind, spec=self.spec,
+                           bias_type=self.bias_type, split=self.split)
+        return list.__getitem__(self, index)
+
 
 def parse_spec(spec: str) -> tuple[str, str]:
     """Split ``"kind:rest"``; raise a ValueError naming the accepted kinds."""
