@@ -88,6 +88,7 @@ def main() -> None:
         "max_abs_diff_rel": float((ours.scores - theirs).abs().max() / ours.scores.abs().max()),
         "peak_rss_mb": _peak_mb(),
     }
+    print(json.dumps({"grad_x_act": out["grad_x_act"]}), file=sys.stderr, flush=True)
 
     ig_objective = PairPreference(items[: args.ig_pairs])
     start = time.perf_counter()
@@ -105,6 +106,7 @@ def main() -> None:
         "max_abs_diff_rel": float((ig.scores - ig_captum).abs().max() / ig.scores.abs().max()),
         "peak_rss_mb": _peak_mb(),
     }
+    print(json.dumps({"integrated_gradients": out["integrated_gradients"]}), file=sys.stderr, flush=True)
 
     faith = PairPreference(items[: args.faith_pairs])
     gxa = attribute(lm, faith, "grad_x_act", batch_size=args.batch_size)

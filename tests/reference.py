@@ -68,4 +68,4 @@ def captum_layer_scores(model, site, batch, n_examples: int, *, steps: int | Non
         attr = LayerIntegratedGradients(forward, site.module).attribute(
             torch.ones(n_rows), baselines=torch.zeros(n_rows), n_steps=steps, method="riemann_right",
             attribute_to_layer_input=True, internal_batch_size=internal_batch_size)
-    return attr.sum(dim=1).sum(dim=0) / n_examples
+    return attr.detach().sum(dim=1).sum(dim=0) / n_examples  # captum's output keeps its graph otherwise
