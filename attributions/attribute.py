@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -19,10 +20,11 @@ __all__ = ["attribute"]
 
 
 def _batches(rows: list[Row], batch_size: int) -> list[list[Row]]:
-    """Split rows into batches of at most ``batch_size`` rows, never splitting an example."""
+    """Split rows into batches of at most ``batch_size`` rows, never splitting an example
+    (objectives emit each example's rows consecutively)."""
     out: list[list[Row]] = [[]]
-    for example in sorted({r.example for r in rows}):
-        members = [r for r in rows if r.example == example]
+    for _, group in itertools.groupby(rows, key=lambda r: r.example):
+        members = list(group)
         if out[-1] and len(out[-1]) + len(members) > batch_size:
             out.append([])
         out[-1].extend(members)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -31,7 +31,6 @@ class LanguageModel:
     name: str = ""
     source: str = ""
     path: str | None = None
-    info: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def sites(self) -> list[NeuronSite]:

@@ -30,6 +30,13 @@ class Encoded:
         return len(self.kept)
 
 
+def _too_long(n_tokens: int, max_len: int | None) -> str | None:
+    """The skip reason when a sequence of ``n_tokens`` does not fit the context, else None."""
+    if max_len is not None and n_tokens > max_len:
+        return f"longer than the model's context of {max_len} tokens"
+    return None
+
+
 def _tokens(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
@@ -115,8 +122,8 @@ class PairPreference(Objective):
             if texts[0] == texts[1]:
                 out.append("the two sentences tokenize identically")
                 continue
-            if max_len is not None and len(head) + max(map(len, texts)) > max_len:
-                out.append(f"longer than the model's context of {max_len} tokens")
+            if reason := _too_long(len(head) + max(map(len, texts)), max_len):
+                out.append(reason)
                 continue
             spans = _diff_positions(*texts) if self.span == "diff" else [range(len(t)) for t in texts]
             rows = []
@@ -160,8 +167,8 @@ class TokenContrast(Objective):
                 out.append("empty prompt")
                 continue
             seq = [start] + _tokens(tokenizer, prompt)
-            if max_len is not None and len(seq) > max_len:
-                out.append(f"longer than the model's context of {max_len} tokens")
+            if reason := _too_long(len(seq), max_len):
+                out.append(reason)
                 continue
             last = len(seq) - 1
             out.append([Row(ids=seq, terms=[(last, ids[0], 1.0), (last, ids[1], -1.0)], example=0, focus=[last])])
@@ -207,8 +214,8 @@ class ForgetLoss(Objective):
                 if not marked:
                     out.append("no token overlaps the marked spans")
                     continue
-            if max_len is not None and len(tokens) + 1 > max_len:
-                out.append(f"longer than the model's context of {max_len} tokens")
+            if reason := _too_long(len(tokens) + 1, max_len):
+                out.append(reason)
                 continue
             terms = [(k, tokens[k], 1.0) for k in marked]  # token k sits at row position k + 1
             out.append([Row(ids=[start] + tokens, terms=terms, example=0, focus=[k for k, _, _ in terms])])
@@ -234,8 +241,8 @@ class LanguageModeling(Objective):
             if not tokens:
                 out.append("empty text")
                 continue
-            if max_len is not None and len(tokens) + 1 > max_len:
-                out.append(f"longer than the model's context of {max_len} tokens")
+            if reason := _too_long(len(tokens) + 1, max_len):
+                out.append(reason)
                 continue
             weight = 1.0 / len(tokens)
             terms = [(k, tokens[k], weight) for k in range(len(tokens))]

@@ -70,7 +70,8 @@ def score_texts(
     With ``share_prefix`` (default), requests that begin with the same tokens (the three
     StereoSet options, BBQ answers after one context, the two sides of a minimal pair) run
     their common beginning once and reuse its key/value cache; the result is the same within
-    float rounding.
+    float rounding. ``padding_side`` applies to the unshared path (``share_prefix=False``); the
+    shared path pads on the right.
 
     Raises:
         ValueError: an empty text, or a request longer than the model's context (by index).

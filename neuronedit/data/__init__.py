@@ -16,7 +16,7 @@ from .probes import PROBE_DOMAINS, probe_pairs
 from .split import SPLITS, split_of
 
 __all__ = [
-    "BBQItem", "DataFormatError", "Dataset", "KINDS", "PairItem", "StereoSetItem", "TextCorpus",
+    "BBQItem", "DataFormatError", "Dataset", "KINDS", "PROBE_DOMAINS", "PairItem", "StereoSetItem", "TextCorpus",
     "canonical_bias_type", "load", "parse_spec", "probe_pairs",
 ]
 
