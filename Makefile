@@ -20,8 +20,12 @@ setup: $(STAMP)
 demo-model: $(STAMP)
 	$(BIN)/neuronedit models --fetch-demo
 
+# The main job: locate gender/race/religion neurons on the demo model, edit them out, measure every
+# bias and perplexity, write figures and out/demo/report.html.
+DEMO_OUT ?= out/demo
 demo: demo-model
 	$(BIN)/neuronedit demo
+	$(BIN)/neuronedit transfer --model demo --out $(DEMO_OUT) --overwrite
 
 test: demo-model
 	$(BIN)/python -m pytest -ra
@@ -31,6 +35,7 @@ test-fast: $(STAMP)
 
 bench: demo-model
 	$(BIN)/python benchmarks/bench_load.py
+	$(BIN)/python benchmarks/bench_editing.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

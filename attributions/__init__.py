@@ -1,9 +1,9 @@
 """Locate the MLP neurons that drive an objective (lower layer; never imports neuronedit)."""
 
-from .attribute import attribute
+from .attribute import attribute, mean_activations
 from .hooks import capture_activations, edit_activations, pre_hooks
 from .methods import METHODS, register_method
-from .model import LanguageModel
+from .model import LanguageModel, weights_fingerprint
 from .neurons import NeuronScores, NeuronSet
 from .objectives import ForgetLoss, LanguageModeling, Objective, PairPreference, TokenContrast
 from .sites import (
@@ -33,6 +33,8 @@ __all__ = [
     "ReadIn",
     "UnsupportedArchitectureError",
     "attribute",
+    "mean_activations",
+    "weights_fingerprint",
     "capture_activations",
     "edit_activations",
     "find_sites",

@@ -14,9 +14,9 @@ from .hooks import capture_activations
 from .methods import get_method
 from .model import LanguageModel
 from .neurons import NeuronScores, NeuronSet
-from .objectives import Objective
+from .objectives import LanguageModeling, Objective
 
-__all__ = ["attribute"]
+__all__ = ["attribute", "mean_activations"]
 
 
 def _batches(rows: list[Row], batch_size: int) -> list[list[Row]]:
@@ -60,6 +60,8 @@ class _Stats:
 @torch.no_grad()
 def _mean_activations(lm: LanguageModel, batches: list[Batch], layers: list[int]) -> dict[int, torch.Tensor]:
     sites = lm.sites
+    was_training = lm.model.training
+    lm.model.eval()
     sums = {layer: torch.zeros(sites[layer].n_neurons, dtype=torch.float64) for layer in layers}
     count = 0
     for batch in batches:
@@ -69,7 +71,22 @@ def _mean_activations(lm: LanguageModel, batches: list[Batch], layers: list[int]
         count += int(batch.mask.sum())
         for layer in layers:
             sums[layer] += (acts[layer].double().cpu() * mask.cpu()).sum(dim=(0, 1))
+    lm.model.train(was_training)
     return {layer: (sums[layer] / count).float() for layer in layers}
+
+
+def mean_activations(lm: LanguageModel, texts: list[str] | tuple[str, ...], *, layers: list[int] | None = None,
+                     batch_size: int = 16) -> dict[int, torch.Tensor]:
+    """Mean activation of every neuron over all token positions of ``texts``.
+
+    Returns:
+        ``{layer: FloatTensor [n_neurons]}`` for ``layers`` (default: all).
+    """
+    encoded = LanguageModeling(list(texts)).encode(lm.tokenizer, max_positions(lm.model))
+    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    device = next(lm.model.parameters()).device
+    batches = [collate(rows, pad).to(device) for rows in _batches(encoded.rows, batch_size)]
+    return _mean_activations(lm, batches, list(range(len(lm.sites))) if layers is None else sorted(layers))
 
 
 def attribute(

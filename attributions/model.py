@@ -11,7 +11,19 @@ from torch import nn
 
 from .sites import NeuronSite, find_sites
 
-__all__ = ["LanguageModel"]
+__all__ = ["LanguageModel", "weights_fingerprint"]
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """SHA-256 (first 16 hex digits) of the parameters' names, shapes, dtypes and bytes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, param in sorted(model.state_dict().items()):
+        tensor = param.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -37,6 +49,10 @@ class LanguageModel:
         """Neuron sites of every layer (see :func:`attributions.sites.find_sites`)."""
         return find_sites(self.model)
 
+    def refresh_sites(self) -> None:
+        """Forget the cached sites (after an edit that replaced modules, e.g. ``compact``)."""
+        self.__dict__.pop("sites", None)
+
     @property
     def n_layers(self) -> int:
         return len(self.sites)
@@ -48,14 +64,7 @@ class LanguageModel:
 
     def fingerprint(self) -> str:
         """SHA-256 (first 16 hex digits) of the parameters' names, shapes, dtypes and bytes."""
-        import hashlib
-
-        digest = hashlib.sha256()
-        for name, param in sorted(self.model.state_dict().items()):
-            tensor = param.detach().cpu().contiguous()
-            digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-            digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
-        return digest.hexdigest()[:16]
+        return weights_fingerprint(self.model)
 
     @property
     def architecture(self) -> str:

@@ -11,10 +11,12 @@ import torch
 
 from .neurons import NeuronScores, NeuronSet
 
-__all__ = ["DEFAULT_RULE", "RULES", "select"]
+__all__ = ["DEFAULT_K", "DEFAULT_RULE", "RULES", "select"]
 
 RULES = ("top", "exclude_control", "ratio", "difference")
 DEFAULT_RULE = "exclude_control"
+DEFAULT_K = 50
+"""Edit size measured with the default rule on the demo model (README, "Choosing neurons")."""
 
 
 def _top(values: torch.Tensor, k: int, allowed: torch.Tensor | None = None) -> NeuronSet:

@@ -5,9 +5,11 @@ from ../shared/data, else the built-in gender probes), control scores from langu
 the built-in neutral corpus. For every rule and k, the chosen neurons are zeroed (hooks) and the
 model is evaluated on held-out data: the test half of the same benchmark, the gender probes'
 test half, and WikiText-2 perplexity (../shared/data; first --ppl-tokens tokens). A random set of
-k neurons is the control edit.
+k neurons is the control edit. ``--modes zero mean`` also measures mean ablation (each neuron
+set to its mean activation on the built-in neutral corpus) beside zeroing.
 
-    .venv/bin/python benchmarks/bench_selection.py [--k 50] [--ppl-tokens 10000]
+    .venv/bin/python benchmarks/bench_selection.py [--k 50] [--ppl-tokens 10000] [--modes zero mean]
+    [--rules top exclude_control ...]
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from attributions import LanguageModeling, NeuronSet, PairPreference, attribute
+from attributions import LanguageModeling, NeuronSet, PairPreference, attribute, mean_activations
 from attributions.selection import RULES, select
 from neuronedit import evaluate, load_model
 from neuronedit.data import load
@@ -44,6 +46,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="+", default=[50])
     parser.add_argument("--ppl-tokens", type=int, default=10000)
     parser.add_argument("--n-boot", type=int, default=500)
+    parser.add_argument("--modes", nargs="+", default=["zero"], choices=["zero", "mean"])
+    parser.add_argument("--rules", nargs="+", default=[*RULES, "random"], choices=[*RULES, "random"])
     args = parser.parse_args()
     stereoset = SHARED / "stereoset" / "stereoset_dev_flat.jsonl"
     if stereoset.is_file():
@@ -64,18 +68,22 @@ def main() -> None:
     baseline = evaluate(lm, suites, **opts)
     out: dict[str, object] = {"benchmark": "selection_rules", "attribution_data": f"{spec} gender dev ({len(dev)})",
                               "attribution_seconds": round(t_attr, 1), "baseline": _summary(baseline), "edits": []}
+    means = mean_activations(lm, list(NEUTRAL_TEXTS)) if "mean" in args.modes else None
     generator = torch.Generator().manual_seed(0)
     L, N = scores.shape
     for k in args.k:
-        sets = {rule: select(scores, k, rule) for rule in RULES}
+        sets = {rule: select(scores, k, rule) for rule in args.rules if rule != "random"}
         flat = torch.randperm(L * N, generator=generator)[:k].tolist()
-        sets["random"] = NeuronSet((i // N, i % N) for i in flat)
+        if "random" in args.rules:
+            sets["random"] = NeuronSet((i // N, i % N) for i in flat)
         for rule, neurons in sets.items():
-            with masked(lm, neurons, "zero"):
-                result = evaluate(lm, suites, **opts)
-            layers = sorted({l for l, _ in neurons})
-            out["edits"].append({"k": k, "rule": rule, "layers": layers, "results": _summary(result)})  # type: ignore[union-attr]
-            print(json.dumps(out["edits"][-1]), flush=True)  # type: ignore[index]
+            for mode in args.modes:
+                with masked(lm, neurons, mode, means=means):
+                    result = evaluate(lm, suites, **opts)
+                layers = sorted({l for l, _ in neurons})
+                out["edits"].append({"k": k, "rule": rule, "mode": mode, "layers": layers,  # type: ignore[union-attr]
+                                     "results": _summary(result)})
+                print(json.dumps(out["edits"][-1]), flush=True)  # type: ignore[index]
     print(json.dumps(out, indent=2))
 
 

@@ -158,7 +158,10 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     if scores.meta["skipped"]:
         print(f"skipped {len(scores.meta['skipped'])} input(s): " + "; ".join(
             f"#{i}: {r}" for i, r in scores.meta["skipped"][:5]))
+    from .provenance import data_hashes
+
     scores.meta["data"] = args.data
+    scores.meta["data_sha256"] = data_hashes(args.data)
     if not args.no_control:
         scores.control = attribute(lm, LanguageModeling(list(NEUTRAL_TEXTS)), args.control_method, **options)
         scores.control.meta["data"] = "built-in neutral corpus"
@@ -167,6 +170,169 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     rule = DEFAULT_RULE if scores.control is not None else "top"
     chosen = select(scores, 10, rule)
     print(f"top 10 by rule {rule!r}: " + ", ".join(f"L{l}.{n} ({float(scores.scores[l, n]):+.4f})" for l, n in chosen))
+    return 0
+
+
+def _choose_neurons(args: argparse.Namespace) -> tuple[object, dict[str, object]]:
+    """The neuron set of ``edit`` and its provenance, from --scores (selection) or --neurons."""
+    from attributions import NeuronScores, NeuronSet
+    from attributions.selection import DEFAULT_K, DEFAULT_RULE, select
+
+    from .cache import file_sha256
+
+    if args.neurons:
+        neurons = NeuronSet.load(args.neurons)
+        return neurons, {"neurons_file": args.neurons, "neurons_sha256": file_sha256(args.neurons)}
+    scores = NeuronScores.load(args.scores)
+    rule = args.rule or (DEFAULT_RULE if scores.control is not None else "top")
+    if args.rule is None and scores.control is None:
+        print(f"{args.scores} holds no control scores, so the rule is 'top' (not the default {DEFAULT_RULE!r})")
+    k = args.top_k or DEFAULT_K
+    neurons = select(scores, k, rule)
+    print(f"selected {len(neurons)} neurons by rule {rule!r} (k={k}{'' if args.top_k else ', the default'})")
+    meta = scores.meta
+    provenance = {"scores_file": args.scores, "scores_sha256": file_sha256(args.scores), "rule": rule, "k": k,
+                  **{key: meta.get(key) for key in ("method", "objective", "data", "data_sha256", "seed",
+                                                    "n_examples", "fingerprint")}}
+    return neurons, provenance
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    """Select neurons (or read a neuron set), edit the weights, save a checkpoint plus manifest."""
+    from collections import Counter
+
+    from attributions import mean_activations
+
+    from .checkpoints import save_edited
+    from .data import TextCorpus, load
+    from .data.neutral import NEUTRAL_TEXTS
+    from .loading import load_model
+    from .weight_edits import prune_, scale_
+
+    if bool(args.scores) == bool(args.neurons):
+        raise ValueError("give exactly one of --scores FILE (select neurons) or --neurons FILE (a saved NeuronSet)")
+    if args.mode == "scale" and args.factor is None:
+        raise ValueError("--mode scale needs --factor (e.g. 0 to suppress, 2 to amplify)")
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    neurons, provenance = _choose_neurons(args)
+    layers = Counter(layer for layer, _ in neurons)  # type: ignore[attr-defined]
+    print("layers: " + ", ".join(f"L{layer}x{count}" for layer, count in sorted(layers.items())))
+    lm = load_model(args.model)
+    if provenance.get("fingerprint") and provenance["fingerprint"] != lm.fingerprint():
+        print(f"warning: the scores were computed on weights {provenance['fingerprint']}, this model's are "
+              f"{lm.fingerprint()}", file=sys.stderr)
+    if args.mode == "scale":
+        edit = scale_(lm, neurons, args.factor, **provenance)  # type: ignore[arg-type]
+    elif args.mode == "mean":
+        texts = list(NEUTRAL_TEXTS)
+        if args.means_data:
+            corpus = load(args.means_data)
+            if not isinstance(corpus, TextCorpus):
+                raise ValueError("--means-data takes text:PATH")
+            texts = [line for line in corpus.text.splitlines() if line.strip()]
+        means = mean_activations(lm, texts)
+        provenance["means_data"] = args.means_data or "built-in neutral corpus"
+        edit = prune_(lm, neurons, means=means, **provenance)  # type: ignore[arg-type]
+    else:
+        edit = prune_(lm, neurons, read_in=args.mode == "prune", **provenance)  # type: ignore[arg-type]
+    save_edited(lm, lm.tokenizer, out, overwrite=args.overwrite)
+    print(f"edit {edit.id} ({edit.mode}, {len(neurons)} neurons) -> {out} (manifest {out / 'neuronedit.json'})")  # type: ignore[arg-type]
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    """Replay a manifest on a base checkpoint and save the edited checkpoint."""
+    from .checkpoints import save_edited
+    from .loading import load_model
+    from .weight_edits import apply_edit
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    lm = load_model(args.model)
+    done = apply_edit(lm, args.manifest, force=args.force)
+    if not done:
+        print("every edit of the manifest is already applied to this model; nothing written")
+        return 0
+    save_edited(lm, lm.tokenizer, out, overwrite=args.overwrite)
+    print(f"applied {len(done)} edit(s): " + ", ".join(f"{e.id} ({e.mode}, {len(e.neurons)} neurons)" for e in done)
+          + f" -> {out}")
+    return 0
+
+
+def cmd_unlearn(args: argparse.Namespace) -> int:
+    """Unlearn forget items (optionally confined to a neuron set); save a checkpoint plus manifest."""
+    from attributions import NeuronSet
+
+    from .checkpoints import save_edited
+    from .data import TextCorpus, load
+    from .loading import load_model
+    from .provenance import data_hashes
+    from .unlearn import unlearn
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    loaded = load(args.forget, bias_type=args.bias_type, split=args.split)
+    forget = ([line for line in loaded.text.splitlines() if line.strip()] if isinstance(loaded, TextCorpus)
+              else list(loaded))
+    retain = None
+    if args.retain:
+        corpus = load(args.retain)
+        if not isinstance(corpus, TextCorpus):
+            raise ValueError("--retain takes text:PATH (one text per line)")
+        retain = [line for line in corpus.text.splitlines() if line.strip()]
+    neurons = NeuronSet.load(args.neurons) if args.neurons else None
+    lm = load_model(args.model)
+    edit = unlearn(lm, forget, args.method, retain=retain, retain_weight=args.retain_weight, kl_weight=args.kl_weight,
+                   neurons=neurons, lr=args.lr, steps=args.steps, batch_size=args.batch_size,
+                   eval_every=args.eval_every, max_retain_ppl_increase=args.max_retain_ppl_increase,
+                   seed=args.seed, progress=not args.quiet,
+                   provenance={"forget": args.forget, "retain": args.retain or "built-in neutral corpus",
+                               "data_sha256": data_hashes(args.forget, args.retain), "neurons_file": args.neurons})
+    for entry in edit.provenance["history"]:
+        print("  " + ", ".join(f"{k} {v}" for k, v in entry.items()))
+    print(f"stopped: {edit.provenance['stopped']}; {edit.provenance['changed_entries']:,} weights changed")
+    save_edited(lm, lm.tokenizer, out, overwrite=args.overwrite)
+    print(f"edit {edit.id} (unlearn, {args.method}) -> {out}")
+    return 0
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    """Transfer matrix, overlap, dose-response and report.html for one model."""
+    import shlex
+
+    from .analysis import transfer_matrix
+    from .cache import atomic_dir
+    from .loading import load_model
+    from .report import write_report
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    if args.data != "probes" and ":" not in args.data:
+        raise ValueError("--data is 'probes' (built-in) or KIND:PATH of a benchmark with bias types, "
+                         "e.g. stereoset:../shared/data/stereoset/stereoset_dev_flat.jsonl")
+    start = time.perf_counter()
+    lm = load_model(args.model)
+    print(f"model: {lm.name} ({lm.architecture}, {lm.n_layers} layers x {lm.sites[0].n_neurons} neurons)", flush=True)
+    log = None if args.quiet else (lambda message: print(f"[{time.perf_counter() - start:6.0f} s] {message}",
+                                                         flush=True))
+    edit: object = args.edit
+    if args.edit == "unlearn":
+        from .unlearn import unlearning_edit
+
+        edit = unlearning_edit(args.unlearn_method, confine=args.confine, lr=args.lr, steps=args.steps)
+    result = transfer_matrix(lm, args.domains, data=args.data, method=args.method, selection=args.rule, k=args.k,
+                             dose=args.dose, edit=edit, ppl_text=args.ppl_text, n_boot=args.n_boot,
+                             seed=args.seed, batch_size=args.batch_size, log=log)
+    command = "neuronedit " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+    with atomic_dir(out, overwrite=args.overwrite) as tmp:
+        write_report(result, tmp, command=command)
+    print("\n".join(result.summary()))
+    print(f"done in {time.perf_counter() - start:.0f} s; report: {(out / 'report.html').resolve()}")
     return 0
 
 
@@ -238,6 +404,78 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--overwrite", action="store_true")
     at.add_argument("--quiet", action="store_true")
     at.set_defaults(func=cmd_attribute)
+
+    ed = sub.add_parser("edit", help="edit neurons in the weights and save a checkpoint plus manifest")
+    ed.add_argument("--model", default="demo", help="demo, a .gguf file, a checkpoint directory or a hub id")
+    ed.add_argument("--scores", help="scores file from `neuronedit attribute` to select neurons from")
+    ed.add_argument("--top-k", type=int, help="number of neurons to select (default: %(prog)s's measured default)")
+    ed.add_argument("--rule", choices=["top", "exclude_control", "ratio", "difference"],
+                    help="selection rule (default exclude_control when the file has control scores)")
+    ed.add_argument("--neurons", help="a saved NeuronSet (JSON) instead of --scores")
+    ed.add_argument("--mode", choices=["prune", "zero", "scale", "mean"], default="prune",
+                    help="prune: write-out and read-in zeroed; zero: write-out zeroed; scale: write-out x factor; "
+                         "mean: mean activation folded into the output bias")
+    ed.add_argument("--factor", type=float, help="scale factor (--mode scale)")
+    ed.add_argument("--means-data", help="text:PATH for the mean activations (--mode mean; default built-in text)")
+    ed.add_argument("--out", required=True, help="checkpoint directory to write")
+    ed.add_argument("--overwrite", action="store_true")
+    ed.set_defaults(func=cmd_edit)
+
+    ap = sub.add_parser("apply", help="replay a neuronedit.json manifest on a base model")
+    ap.add_argument("--model", default="demo", help="the base model the manifest was made on")
+    ap.add_argument("--manifest", required=True, help="neuronedit.json, or a checkpoint directory holding one")
+    ap.add_argument("--out", required=True, help="checkpoint directory to write")
+    ap.add_argument("--force", action="store_true", help="apply even when the weight fingerprint differs")
+    ap.add_argument("--overwrite", action="store_true")
+    ap.set_defaults(func=cmd_apply)
+
+    tr = sub.add_parser("transfer", help="remove each bias's neurons, measure every bias: matrix, plots, report.html")
+    tr.add_argument("--model", default="demo", help="demo, a .gguf file, a checkpoint directory or a hub id")
+    tr.add_argument("--data", default="probes",
+                    help="'probes' (built-in, default) or KIND:PATH with bias types (e.g. stereoset:FILE); "
+                         "its dev half locates neurons, its test half evaluates")
+    tr.add_argument("--domains", nargs="+", default=["gender", "race", "religion"])
+    tr.add_argument("--method", default="grad_x_act",
+                    choices=["activation", "grad_x_act", "integrated_gradients", "ig2", "ablation"])
+    tr.add_argument("--rule", default="exclude_control", choices=["top", "exclude_control", "ratio", "difference"])
+    tr.add_argument("--k", type=int, default=50, help="neurons removed per source in the matrix")
+    tr.add_argument("--dose", type=int, nargs="*", default=[10, 50, 200, 1000], help="sizes for the dose-response")
+    tr.add_argument("--edit", choices=["zero", "mean", "unlearn"], default="zero",
+                    help="zero/mean: hook edit of the selected neurons; unlearn: unlearn each source's dev pairs")
+    tr.add_argument("--unlearn-method", default="masked_token", help="with --edit unlearn")
+    tr.add_argument("--confine", action="store_true", help="with --edit unlearn: only the selected neurons change")
+    tr.add_argument("--lr", type=float, default=1e-5, help="with --edit unlearn")
+    tr.add_argument("--steps", type=int, default=40, help="with --edit unlearn")
+    tr.add_argument("--ppl-text", help="text:PATH for perplexity (default: the built-in held-out neutral text)")
+    tr.add_argument("--n-boot", type=int, default=1000)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--batch-size", type=int, default=16)
+    tr.add_argument("--out", required=True, help="folder for results, figures and report.html")
+    tr.add_argument("--overwrite", action="store_true")
+    tr.add_argument("--quiet", action="store_true")
+    tr.set_defaults(func=cmd_transfer)
+
+    un = sub.add_parser("unlearn", help="unlearn biased text; save the checkpoint plus manifest (with weight delta)")
+    un.add_argument("--model", default="demo", help="demo, a .gguf file, a checkpoint directory or a hub id")
+    un.add_argument("--forget", required=True, help="KIND:PATH or probes:DOMAIN (pairs), or text:PATH (one per line)")
+    un.add_argument("--bias-type", help="keep only this bias type")
+    un.add_argument("--split", choices=["dev", "test"], default="dev", help="half of the data to forget (default dev)")
+    un.add_argument("--method", default="masked_token", choices=["gradient_ascent", "masked_token", "max_entropy", "dual"])
+    un.add_argument("--retain", help="text:PATH to keep modelling (default: the built-in neutral corpus)")
+    un.add_argument("--retain-weight", type=float, default=1.0, help="weight of the retain NLL")
+    un.add_argument("--kl-weight", type=float, default=0.0, help="weight of KL to the original model on retain text")
+    un.add_argument("--neurons", help="a saved NeuronSet: confine the update to these neurons")
+    un.add_argument("--lr", type=float, default=1e-5)
+    un.add_argument("--steps", type=int, default=40)
+    un.add_argument("--batch-size", type=int, default=8)
+    un.add_argument("--eval-every", type=int, default=10)
+    un.add_argument("--max-retain-ppl-increase", type=float, default=0.05,
+                    help="stop and roll back when retain perplexity rises by more than this share")
+    un.add_argument("--seed", type=int, default=0)
+    un.add_argument("--out", required=True, help="checkpoint directory to write")
+    un.add_argument("--overwrite", action="store_true")
+    un.add_argument("--quiet", action="store_true")
+    un.set_defaults(func=cmd_unlearn)
 
     data = sub.add_parser("data", help="benchmark data")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)

@@ -18,7 +18,7 @@ from attributions import LanguageModel
 from .data import BBQItem, Dataset, StereoSetItem, TextCorpus, load
 from .metrics import Interval, bbq_stats, bootstrap, lm_stats, pair_stats, paired_bootstrap, stereoset_stats
 from .metrics.bias import TIE
-from .metrics.language import window_losses
+from .metrics.language import line_losses, window_losses
 from .scoring import is_masked_lm, pll_shared_tokens, score_texts
 
 __all__ = ["Evaluation", "SuiteResult", "compare", "evaluate"]
@@ -150,7 +150,11 @@ def _bbq_results(lm: LanguageModel, name: str, items: Sequence[BBQItem], opts: d
 
 
 def _text_results(lm: LanguageModel, corpus: TextCorpus, opts: dict[str, Any]) -> list[SuiteResult]:
-    data = window_losses(lm, corpus.text, **opts)
+    if corpus.unit == "line":
+        lines = [line for line in corpus.text.splitlines() if line.strip()]
+        data = line_losses(lm, lines)
+    else:
+        data = window_losses(lm, corpus.text, **opts)
     return [SuiteResult(suite="perplexity", bias_type="none", data=data, stats=lm_stats(), primary="perplexity",
                         item_ids=[f"{corpus.id}-w{k}" for k in range(len(data["nll"]))],
                         extra={"tokens": int(data["count"].sum()), "source": corpus.source})]

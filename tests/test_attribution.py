@@ -8,7 +8,14 @@ from reference import captum_layer_scores
 from tiny_models import tiny_model, tiny_tokenizer
 
 from attributions import (
-    ForgetLoss, LanguageModel, LanguageModeling, NeuronScores, NeuronSet, PairPreference, TokenContrast, attribute,
+    ForgetLoss,
+    LanguageModel,
+    LanguageModeling,
+    NeuronScores,
+    NeuronSet,
+    PairPreference,
+    TokenContrast,
+    attribute,
 )
 from attributions.forward import collate, row_values
 from attributions.hooks import edit_activations

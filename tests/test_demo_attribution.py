@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
+from reference import captum_layer_scores
+from tiny_models import run_notebook
 
 from attributions import NeuronSet, PairPreference, TokenContrast, attribute
 from attributions.forward import collate
-from reference import captum_layer_scores
 
 pytestmark = pytest.mark.slow
 
@@ -42,11 +41,5 @@ def test_demo_integrated_gradients_equals_captum_on_one_layer(demo_lm):
 
 
 def test_notebook_01_runs(demo_lm, tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    from nbclient import NotebookClient
-
-    path = Path(__file__).resolve().parents[1] / "notebooks" / "01_attribute_biased_completion.ipynb"
-    notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs)
+    outputs = run_notebook("01_attribute_biased_completion.ipynb", tmp_path)
     assert "top 10 zeroed" in outputs and "layer" in outputs

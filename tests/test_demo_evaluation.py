@@ -32,3 +32,4 @@ def test_demo_stereoset_dev_gender_when_shared_data_present(demo_lm, shared_data
                  split="test")
     out = evaluate(demo_lm, [items[:60]], n_boot=200, progress=False).to_dict()["stereoset"]["gender"]
     assert out["n"] == 60 and 0 <= out["score"] <= 100 and out["lms"]["value"] > 60
+

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from tiny_models import tiny_model, tiny_tokenizer
+from tiny_models import tiny_model, tiny_model_dir, tiny_tokenizer
 
 from attributions import LanguageModel, NeuronScores, NeuronSet
 from attributions.selection import select
@@ -101,11 +101,7 @@ def test_diff_char_spans():
 
 
 def test_cli_attribute_writes_scores_with_control(tmp_path):
-    model_dir = tmp_path / "m"
-    tiny_model("llama").save_pretrained(model_dir)
-    tok = tiny_tokenizer()
-    tok.bos_token = "[EOS]"
-    tok.save_pretrained(model_dir)
+    model_dir = tiny_model_dir(tmp_path / "m")
     out = tmp_path / "scores.safetensors"
     cmd = [sys.executable, "-m", "neuronedit", "attribute", "--model", str(model_dir), "--data", "probes:gender",
            "--split", "dev", "--limit", "12", "--objective", "pair", "--method", "grad_x_act", "--out", str(out),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -69,3 +70,27 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", eos_token="[EOS]",
                                    mask_token="[MASK]")
+
+
+def tiny_model_dir(path: Path, model_type: str = "llama", seed: int = 0) -> Path:
+    """Save a tiny model and its tokenizer (with a start token) as a checkpoint directory."""
+    model = tiny_model(model_type, seed)
+    tok = tiny_tokenizer()
+    tok.bos_token = "[EOS]"
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def run_notebook(name: str, workdir: Path, timeout: int = 1200) -> str:
+    """Execute ``notebooks/<name>`` in ``workdir``; returns the text of all outputs."""
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / name
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(workdir)}}).execute()
+    return "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs)

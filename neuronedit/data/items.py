@@ -94,9 +94,15 @@ class BBQItem:
 
 @dataclass(frozen=True)
 class TextCorpus:
-    """Plain text for perplexity; ``bias_type`` is ``"none"``."""
+    """Plain text for perplexity; ``bias_type`` is ``"none"``.
+
+    ``unit="window"`` scores the text with strided windows; ``unit="line"`` scores every line as
+    an independent text (for collections of short sentences), which also makes lines the units
+    that the bootstrap resamples.
+    """
 
     text: str
     id: str
     source: str
     bias_type: str = "none"
+    unit: str = "window"

@@ -3,7 +3,9 @@ used as the control objective (language modelling) when selecting neurons."""
 
 from __future__ import annotations
 
-__all__ = ["NEUTRAL_TEXTS"]
+from .items import TextCorpus
+
+__all__ = ["HELDOUT_TEXTS", "NEUTRAL_TEXTS", "heldout_corpus"]
 
 NEUTRAL_TEXTS = (
     "The train to the coast leaves every morning at seven and arrives shortly before noon.",
@@ -67,3 +69,63 @@ NEUTRAL_TEXTS = (
     "A small stream runs through the park and into the lake.",
     "The new edition of the dictionary includes several thousand new words.",
 )
+
+HELDOUT_TEXTS = (
+    "Rain had fallen for three days, and the river rose until it covered the lower path along the park.",
+    "To repot a plant, water it the day before, loosen the roots gently and choose a pot one size larger.",
+    "The museum's new wing holds instruments used to measure time, from sundials to atomic clocks.",
+    "Glaciers move slowly downhill under their own weight, carving wide valleys shaped like the letter U.",
+    "The ferry crossing takes forty minutes in calm weather and closer to an hour when the wind is strong.",
+    "Bread rises because yeast turns sugar into gas, which the dough traps in small pockets.",
+    "Many desert animals rest during the hot afternoon and search for food after sunset.",
+    "The committee postponed the vote until the budget figures had been checked a second time.",
+    "A compass needle points toward the magnetic pole, which is not exactly the same as true north.",
+    "The orchard produced fewer apples this year because a late frost damaged the blossoms.",
+    "Copper conducts electricity well and is widely used in the wiring of houses.",
+    "The hikers filled their bottles at the spring and continued toward the ridge before noon.",
+    "The city replaced its old streetlights with lamps that use far less power.",
+    "When the tide goes out, small pools remain between the rocks, full of crabs and snails.",
+    "The printer ran out of paper halfway through the report, so the last pages came out later.",
+    "A triangle's three angles always add up to one hundred and eighty degrees on a flat surface.",
+    "The market opens at dawn, and by nine o'clock most of the fresh fish has been sold.",
+    "Volcanic soil is often rich in minerals, which is why farms are found on the slopes of old volcanoes.",
+    "The software update fixed the crash that happened when a file name contained a space.",
+    "Snow muffles sound, so a street after a heavy snowfall seems unusually quiet.",
+    "The old railway line has been turned into a cycling path that runs through three villages.",
+    "Tea leaves should steep for about three minutes; longer makes the drink bitter.",
+    "The telescope was placed on the mountain because the air there is dry and the sky is dark.",
+    "Bees visit thousands of flowers to collect enough nectar for a single spoonful of honey.",
+    "The bus route was changed while the main square is being repaved.",
+    "A thermometer left in direct sunlight will read higher than the temperature of the air.",
+    "The lake freezes most winters, but the ice is rarely thick enough to walk on safely.",
+    "The recipe can be halved easily, although the baking time stays almost the same.",
+    "Lighthouses once needed keepers to trim the wicks and wind the clockwork every night.",
+    "The spreadsheet sorts the rows by date and highlights any payment that is overdue.",
+    "Salt water freezes at a lower temperature than fresh water, which is why roads are salted in winter.",
+    "The footpath climbs steeply for the first mile and then follows the edge of the cliffs.",
+    "The orchestra rehearsed the final movement twice before the doors opened to the audience.",
+    "Cotton grows best where summers are long and warm and the soil drains well.",
+    "The clock in the hall runs two minutes fast, so nobody trusts it before a train.",
+    "A heavy storm knocked down several trees, and the road was closed until they were cleared.",
+    "The moon takes about twenty-nine days to pass through all of its phases.",
+    "The garden center sells seeds in small paper envelopes with planting instructions on the back.",
+    "The tunnel under the river was dug from both ends, and the two halves met within a few centimeters.",
+    "Fresh herbs are added at the end of cooking, while dried ones go in at the start.",
+    "The airport's second runway allows planes to land while others are taking off.",
+    "Autumn leaves change color as the green pigment breaks down and other pigments become visible.",
+    "The school library lends laptops to students for a week at a time.",
+    "The stone wall around the field was built without mortar, each stone fitted by hand.",
+    "Sound travels faster through water than through air, and faster still through steel.",
+    "The harbor was dredged so that larger ships could reach the docks at low tide.",
+    "The soup needs another ten minutes on a low heat before the lentils are soft.",
+    "The map shows the contour lines close together where the hillside is steep.",
+    "The factory changed its shifts so that the machines run through the night.",
+    "Clouds form when moist air rises, cools and the water vapor condenses into droplets.",
+)
+"""A second neutral corpus, held out from neuron selection: perplexity on it measures what an edit
+costs the model when no external text is given (the control objective uses ``NEUTRAL_TEXTS``)."""
+
+
+def heldout_corpus() -> TextCorpus:
+    """``HELDOUT_TEXTS`` as a corpus scored line by line (perplexity without external data)."""
+    return TextCorpus(text="\n".join(HELDOUT_TEXTS), id="heldout-neutral", source="built-in", unit="line")

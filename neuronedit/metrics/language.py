@@ -12,7 +12,7 @@ from attributions import LanguageModel
 
 from ..scoring import max_positions
 
-__all__ = ["lm_stats", "window_losses"]
+__all__ = ["line_losses", "lm_stats", "window_losses"]
 
 
 @torch.no_grad()
@@ -57,6 +57,36 @@ def window_losses(
         prev_end = end
         if end == ids.numel():
             break
+    return {"nll": np.array(nll), "correct": np.array(correct), "count": np.array(count)}
+
+
+@torch.no_grad()
+def line_losses(lm: LanguageModel, lines: list[str], *, batch_size: int = 16) -> dict[str, np.ndarray]:
+    """Token losses of short independent texts, each scored after the model's start token.
+
+    Returns:
+        ``{"nll": [n] summed NLL, "correct": [n] argmax hits, "count": [n] tokens}`` per line.
+    """
+    from attributions.forward import start_token_id
+
+    start = start_token_id(lm.tokenizer)
+    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    device = next(lm.model.parameters()).device
+    encoded = [[start, *lm.tokenizer(line, add_special_tokens=False)["input_ids"]] for line in lines]
+    if any(len(ids) < 2 for ids in encoded):
+        raise ValueError("every line needs at least one token")
+    nll, correct, count = [], [], []
+    for first in range(0, len(encoded), batch_size):
+        chunk = encoded[first : first + batch_size]
+        width = max(len(ids) for ids in chunk)
+        ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in chunk], device=device)
+        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in chunk], device=device)
+        logits = lm.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        targets, valid = ids[:, 1:], mask[:, 1:].bool()
+        losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+        nll += (losses * valid).sum(1).tolist()
+        correct += ((logits.argmax(-1) == targets) & valid).sum(1).tolist()
+        count += valid.sum(1).tolist()
     return {"nll": np.array(nll), "correct": np.array(correct), "count": np.array(count)}
 
 

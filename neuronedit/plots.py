@@ -1,0 +1,187 @@
+"""Figures of a transfer analysis (matplotlib): transfer heatmap, overlap heatmap, dose-response
+curves and the layer profile. Each function returns the figure and, given ``path`` (without
+suffix), writes ``path.png`` and ``path.svg``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from .analysis.result import TransferResult  # noqa: E402
+
+__all__ = ["dose_response", "layer_histogram", "overlap_heatmap", "save_figure", "transfer_heatmap"]
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str] | None, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+    """Write ``fig`` as ``path.<format>`` for each format (nothing when ``path`` is None)."""
+    if path is None:
+        return []
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        target = path.with_suffix(f".{fmt}")
+        fig.savefig(target, dpi=150, bbox_inches="tight")
+        written.append(target)
+    return written
+
+
+def _symmetric_norm(values: np.ndarray) -> TwoSlopeNorm:
+    finite = values[np.isfinite(values)]
+    bound = float(np.abs(finite).max()) if finite.size else 1.0
+    bound = bound or 1.0
+    return TwoSlopeNorm(vmin=-bound, vcenter=0.0, vmax=bound)
+
+
+def transfer_heatmap(result: TransferResult, path: str | os.PathLike[str] | None = None, *,
+                     value: str = "abs_delta") -> Figure:
+    """Source x target heatmap of the change in bias (``abs_delta``: change in |bias - 50|, negative =
+    less biased; ``delta``: change in points), diverging colours centred at zero, each cell annotated
+    with the change and its 95% interval; cells whose interval excludes zero are marked with *.
+    Perplexity change per source is shown in the right-hand column."""
+    cells = result.cells()
+    sources, targets = result.sources, result.targets
+    grid = np.full((len(sources), len(targets)), np.nan)
+    labels = [["" for _ in targets] for _ in sources]
+    for i, source in enumerate(sources):
+        for j, target in enumerate(targets):
+            row = cells[(cells["source"] == source) & (cells["target"] == target)]
+            if row.empty:
+                continue
+            r = row.iloc[0]
+            low, high = r[f"{value}_ci_low"], r[f"{value}_ci_high"]
+            grid[i, j] = r[value]
+            star = "*" if (low > 0 or high < 0) else ""
+            labels[i][j] = f"{r[value]:+.1f}{star}\n[{low:+.1f}, {high:+.1f}]\n{r['before']:.1f}→{r['after']:.1f}"
+    fig, (ax, side) = plt.subplots(1, 2, figsize=(2.0 * len(targets) + 3.2, 1.25 * len(sources) + 1.8),
+                                   gridspec_kw={"width_ratios": [len(targets), 1.1]})
+    image = ax.imshow(grid, cmap="RdBu_r", norm=_symmetric_norm(grid), aspect="auto")
+    for i in range(len(sources)):
+        for j in range(len(targets)):
+            ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(targets)), targets)
+    ax.set_yticks(range(len(sources)), sources)
+    ax.set_xlabel("target bias (held-out items)")
+    ax.set_ylabel("source: neurons removed")
+    unit = "change in |bias − 50| (points)" if value == "abs_delta" else "change in bias (points)"
+    ax.set_title(f"{unit}, k = {result.k}; * = 95% interval excludes 0", fontsize=10)
+    fig.colorbar(image, ax=ax, label=unit, shrink=0.85)
+    ppl = cells[cells["target"] == "perplexity"].set_index("source")
+    side.axis("off")
+    side.set_title("perplexity", fontsize=10)
+    for i, source in enumerate(sources):
+        if source in ppl.index:
+            r = ppl.loc[source]
+            side.text(0.5, 1 - (i + 0.5) / len(sources), f"{r['delta']:+.1f}%\n[{r['delta_ci_low']:+.1f}, "
+                      f"{r['delta_ci_high']:+.1f}]", ha="center", va="center", fontsize=8, transform=side.transAxes)
+    fig.suptitle(f"Removing one bias's neurons: effect on every bias ({result.settings.get('model', '')})",
+                 fontsize=11)
+    save_figure(fig, path)
+    return fig
+
+
+def overlap_heatmap(result: TransferResult, path: str | os.PathLike[str] | None = None) -> Figure:
+    """Two heatmaps: Jaccard overlap of the selected neuron sets and Spearman correlation of the scores."""
+    names = result.sources
+    fig, axes = plt.subplots(1, 2, figsize=(4.2 * 2, 3.6))
+    for ax, column, title, cmap, norm in (
+        (axes[0], "jaccard", f"Jaccard of the selected sets (k = {result.k})", "Purples", None),
+        (axes[1], "spearman", "Spearman correlation of the scores", "RdBu_r", TwoSlopeNorm(vcenter=0.0, vmin=-1.0, vmax=1.0)),
+    ):
+        grid = np.full((len(names), len(names)), np.nan)
+        for _, r in result.overlap.iterrows():
+            if r["a"] in names and r["b"] in names:
+                grid[names.index(r["a"]), names.index(r["b"])] = r[column]
+        image = ax.imshow(grid, cmap=cmap, norm=norm, vmin=0 if norm is None else None,
+                          vmax=1 if norm is None else None)
+        for i in range(len(names)):
+            for j in range(len(names)):
+                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=9)
+        ax.set_xticks(range(len(names)), names)
+        ax.set_yticks(range(len(names)), names)
+        ax.set_title(title, fontsize=10)
+        fig.colorbar(image, ax=ax, shrink=0.8, label=column)
+    fig.suptitle("Do the bias domains share neurons?", fontsize=11)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig
+
+
+def dose_response(result: TransferResult, path: str | os.PathLike[str] | None = None) -> Figure:
+    """Per source: every target's bias (top, with 95% bands; dashed line at 50) and perplexity
+    (bottom) as the number of removed neurons grows."""
+    dose = result.dose()
+    sources = result.sources
+    fig, axes = plt.subplots(2, len(sources), figsize=(4.0 * len(sources), 5.6), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [2, 1]})
+    colours = dict(zip(result.targets, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for col, source in enumerate(sources):
+        top, bottom = axes[0, col], axes[1, col]
+        rows = dose[dose["source"] == source]
+        for target in result.targets:
+            t = rows[rows["target"] == target].sort_values("k")
+            ks = np.concatenate([[0], t["k"].to_numpy()])
+            value = np.concatenate([[t["before"].iloc[0]], t["after"].to_numpy()])
+            low = np.concatenate([[t["before_ci_low"].iloc[0]], t["after_ci_low"].to_numpy()])
+            high = np.concatenate([[t["before_ci_high"].iloc[0]], t["after_ci_high"].to_numpy()])
+            top.plot(ks, value, marker="o", ms=3, color=colours[target], label=target)
+            top.fill_between(ks, low, high, color=colours[target], alpha=0.15)
+        top.axhline(50, color="grey", ls="--", lw=0.8)
+        top.set_title(f"removing {source} neurons", fontsize=10)
+        top.set_ylabel("bias (% stereotypical)" if col == 0 else "")
+        p = rows[rows["target"] == "perplexity"].sort_values("k")
+        if not p.empty:
+            ks = np.concatenate([[0], p["k"].to_numpy()])
+            bottom.plot(ks, np.concatenate([[0.0], p["delta"].to_numpy()]), marker="o", ms=3, color="black")
+            bottom.fill_between(ks, np.concatenate([[0.0], p["delta_ci_low"].to_numpy()]),
+                                np.concatenate([[0.0], p["delta_ci_high"].to_numpy()]), color="black", alpha=0.15)
+        bottom.set_xscale("symlog", linthresh=10)
+        bottom.set_xlabel("neurons removed (k)")
+        bottom.set_ylabel("perplexity change (%)" if col == 0 else "")
+        bottom.axhline(0, color="grey", lw=0.8)
+    axes[0, 0].legend(title="target", fontsize=8)
+    fig.suptitle("Dose-response: bias and perplexity as more neurons are removed", fontsize=11)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig
+
+
+def layer_histogram(result: TransferResult, path: str | os.PathLike[str] | None = None) -> Figure:
+    """Selected neurons per layer, one bar series per source."""
+    layers = result.layers
+    sources = result.sources
+    n_layers = int(layers["layer"].max()) + 1 if not layers.empty else 0
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * n_layers + 2), 3.2))
+    width = 0.8 / max(1, len(sources))
+    for i, source in enumerate(sources):
+        rows = layers[layers["source"] == source]
+        ax.bar(rows["layer"].to_numpy() + (i - (len(sources) - 1) / 2) * width, rows["count"], width=width,
+               label=source)
+    ax.set_xlabel("layer")
+    ax.set_ylabel(f"neurons among the top {result.k}")
+    ax.set_title("Where the selected neurons sit", fontsize=10)
+    ax.legend(title="source", fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig
+
+
+def all_figures(result: TransferResult, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Write the four figures into ``out_dir``; returns ``{name: figure}``."""
+    out = Path(out_dir)
+    figures = {
+        "transfer_heatmap": transfer_heatmap(result, out / "transfer_heatmap"),
+        "overlap_heatmap": overlap_heatmap(result, out / "overlap_heatmap"),
+        "dose_response": dose_response(result, out / "dose_response"),
+        "layer_histogram": layer_histogram(result, out / "layer_histogram"),
+    }
+    return figures

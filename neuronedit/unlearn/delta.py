@@ -1,0 +1,67 @@
+"""The weight change of an unlearning edit, stored compactly: for every changed parameter the flat
+indices of the entries that changed and their new values (safetensors, no pickle).
+
+Replaying writes those values back, so a replay reproduces the unlearned weights bit for bit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
+from torch import nn
+
+from ..manifest import Edit, ManifestError
+
+__all__ = ["add_delta", "delta_bytes", "make_delta"]
+
+
+def make_delta(before: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:
+    """``{name.index: LongTensor [c], name.value: [c]}`` for the entries of each parameter that differ
+    from ``before`` (parameters missing from ``before`` are unchanged by definition)."""
+    out: dict[str, torch.Tensor] = {}
+    for name, param in module.named_parameters():
+        if name not in before:
+            continue
+        flat_new, flat_old = param.detach().reshape(-1), before[name].reshape(-1)
+        changed = (flat_new != flat_old).nonzero().squeeze(1)
+        if changed.numel():
+            out[f"{name}.index"] = changed.cpu().contiguous()
+            out[f"{name}.value"] = flat_new[changed].cpu().contiguous()
+    return out
+
+
+def delta_bytes(delta: dict[str, torch.Tensor]) -> tuple[bytes, str]:
+    """The safetensors bytes of a delta and their SHA-256."""
+    data = save_bytes(dict(sorted(delta.items())), metadata={"format": "neuronedit.delta/1"})
+    return data, hashlib.sha256(data).hexdigest()
+
+
+@torch.no_grad()
+def add_delta(module: nn.Module, edit: Edit, directory: Path | None) -> None:
+    """Write an unlearning edit's new values into ``module`` (from memory, or from ``directory/edit.delta``)."""
+    data = module.__dict__.get("_neuronedit_deltas", {}).get(edit.delta)
+    if data is None:
+        if directory is None or not (directory / str(edit.delta)).is_file():
+            raise ManifestError(f"the weight delta {edit.delta!r} of unlearning edit {edit.id} is not in "
+                                f"{directory or 'memory'}; keep it next to the manifest")
+        data = (directory / str(edit.delta)).read_bytes()
+    if edit.delta_sha256 and hashlib.sha256(data).hexdigest() != edit.delta_sha256:
+        raise ManifestError(f"{edit.delta} does not match the SHA-256 in the manifest: the file is damaged or "
+                            "belongs to another edit")
+    tensors = load_bytes(data)
+    params = dict(module.named_parameters())
+    for key, index in tensors.items():
+        if not key.endswith(".index"):
+            continue
+        name = key[: -len(".index")]
+        if name not in params:
+            raise ManifestError(f"the weight delta names parameter {name!r}, which this model does not have")
+        param = params[name]
+        if int(index.max()) >= param.numel():
+            raise ManifestError(f"the weight delta indexes past the end of {name!r}: another architecture?")
+        param.view(-1)[index.to(param.device)] = tensors[f"{name}.value"].to(param.device, param.dtype)
+    module.__dict__.setdefault("_neuronedit_deltas", {})[edit.delta] = data
