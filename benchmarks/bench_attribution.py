@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from attributions import NeuronSet, PairPreference, attribute
-from attributions.forward import collate
+from attributions.forward import collate, row_values
 from neuronedit import load_model
 from neuronedit.data import load
 
@@ -49,6 +49,16 @@ def _captum_loop(lm, objective, batch_size: int, steps: int | None = None,
             total[site.layer] += captum_layer_scores(lm.model, site, batch, 1, steps=steps,
                                                      internal_batch_size=internal_batch_size).double()
     return (total / encoded.n_examples).float(), time.perf_counter() - start
+
+
+@torch.no_grad()
+def _forward_only(lm, objective, batch_size: int) -> float:
+    """Seconds for the objective's forward passes alone (no gradients): the floor of any gradient method."""
+    encoded = objective.encode(lm.tokenizer)
+    start = time.perf_counter()
+    for first in range(0, len(encoded.rows), batch_size):
+        row_values(lm.model, collate(encoded.rows[first : first + batch_size], lm.tokenizer.pad_token_id))
+    return time.perf_counter() - start
 
 
 def _spearman(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -96,8 +106,11 @@ def _bench_grad_x_act(lm, items, args, out) -> None:
     ours = attribute(lm, objective, "grad_x_act", batch_size=args.batch_size)
     t_ours = time.perf_counter() - start
     theirs, t_captum = _captum_loop(lm, objective, args.batch_size)
+    t_forward = _forward_only(lm, objective, args.batch_size)
     out["grad_x_act"] = {
         "seconds": round(t_ours, 2), "sentences_per_s": round(2 * len(items) / t_ours, 1),
+        "forward_only_sentences_per_s": round(2 * len(items) / t_forward, 1),
+        "cost_in_forward_passes": round(t_ours / t_forward, 2),
         "captum_loop_seconds": round(t_captum, 2), "speedup_vs_captum": round(t_captum / t_ours, 1),
         "max_abs_diff_rel": float((ours.scores - theirs).abs().max() / ours.scores.abs().max()),
         "peak_rss_mb": _peak_mb(),

@@ -64,10 +64,12 @@ def transfer_heatmap(result: TransferResult, path: str | os.PathLike[str] | None
             labels[i][j] = f"{r[value]:+.1f}{star}\n[{low:+.1f}, {high:+.1f}]\n{r['before']:.1f}→{r['after']:.1f}"
     fig, (ax, side) = plt.subplots(1, 2, figsize=(2.0 * len(targets) + 3.2, 1.25 * len(sources) + 1.8),
                                    gridspec_kw={"width_ratios": [len(targets), 1.1]})
-    image = ax.imshow(grid, cmap="RdBu_r", norm=_symmetric_norm(grid), aspect="auto")
+    norm = _symmetric_norm(grid)
+    image = ax.imshow(grid, cmap="RdBu_r", norm=norm, aspect="auto")
     for i in range(len(sources)):
         for j in range(len(targets)):
-            ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8)
+            strong = np.isfinite(grid[i, j]) and abs(norm(grid[i, j]) - 0.5) > 0.3  # dark cell: white text
+            ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8, color="white" if strong else "black")
     ax.set_xticks(range(len(targets)), targets)
     ax.set_yticks(range(len(sources)), sources)
     ax.set_xlabel("target bias (held-out items)")

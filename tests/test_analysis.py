@@ -175,3 +175,37 @@ def test_cli_transfer_writes_report(tmp_path):
     bad = subprocess.run(cmd[:-2] + ["--data", "nonsense", "--out", str(tmp_path / "x")], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "KIND:PATH" in bad.stderr and not (tmp_path / "x").exists()
+
+
+def test_unlearning_edit_in_the_matrix_and_the_model_is_restored(tiny_lm, domains):
+    from neuronedit.unlearn import unlearning_edit
+
+    before = {k: v.clone() for k, v in tiny_lm.model.state_dict().items()}
+    edit = unlearning_edit("masked_token", confine=True, lr=1e-2, steps=2, batch_size=4, eval_every=2,
+                           max_retain_ppl_increase=None)
+    result = transfer_matrix(tiny_lm, domains[:1], k=3, dose=(), edit=edit, n_boot=50, log=None)
+    assert result.settings["edit"] == "unlearn:masked_token:confined"
+    cells = result.cells().set_index("target")
+    assert cells.loc["gender", "after"] != cells.loc["gender", "before"] or cells.loc["perplexity", "delta"] != 0
+    assert all(torch.equal(v, before[k]) for k, v in tiny_lm.model.state_dict().items())
+
+
+def test_domains_from_a_benchmark_file_with_bias_types(tiny_lm, tmp_path):
+    import json
+
+    lines = []
+    for bias, targets in (("gender", ["nurse", "engineer", "doctor", "secretary", "mechanic", "man"]),
+                          ("religion", ["muslim", "christian", "hindu", "jewish", "family", "neighbor"])):
+        for t in targets:
+            lines.append({"type": "intrasentence", "target": t, "bias_type": bias, "context": f"the {t} was BLANK",
+                          "stereotype": f"the {t} was loud", "anti-stereotype": f"the {t} was lazy",
+                          "unrelated": f"the {t} was paris"})
+    path = tmp_path / "stereoset.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines))
+    domains = domains_from(["gender", "religion"], f"stereoset:{path}")
+    for d in domains:
+        assert d.attribution and d.evaluation and not {i.id for i in d.attribution} & {i.id for i in d.evaluation}
+    result = transfer_matrix(tiny_lm, domains, k=2, dose=(), n_boot=50, log=None)
+    assert set(result.cells()["metric"]) == {"ss", "perplexity"}
+    with pytest.raises(ValueError, match="no items of bias type 'race'"):
+        domains_from(["race"], f"stereoset:{path}")

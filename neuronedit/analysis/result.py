@@ -85,8 +85,10 @@ class TransferResult:
                 row = cells.loc[target]
                 significant = row["abs_delta_ci_high"] < 0 or row["abs_delta_ci_low"] > 0
                 beats = row.get("vs_control_ci_high", math.nan) < 0
+                overshoot = (row["before"] - 50) * (row["after"] - 50) < 0 and abs(row["after"] - 50) > 5
                 parts.append(
-                    f"{target} {row['before']:.1f} -> {row['after']:.1f} (|bias-50| {row['abs_delta']:+.1f} "
+                    f"{target} {row['before']:.1f} -> {row['after']:.1f}{' (past 50: reversed)' if overshoot else ''} "
+                    f"(|bias-50| {row['abs_delta']:+.1f} "
                     f"[{row['abs_delta_ci_low']:+.1f}, {row['abs_delta_ci_high']:+.1f}]"
                     f"{', significant' if significant else ''}{', beyond the random control' if beats else ''}; "
                     f"random {random.loc[target, 'after']:.1f})"

@@ -167,7 +167,8 @@ def unlearn(
         lr, steps, batch_size: AdamW (no weight decay) settings; forget items per step.
         eval_every: steps between checks of the stopping rules.
         max_retain_ppl_increase: stop, and roll back to the last checked state, when perplexity on the
-            retain texts rises by more than this share (None: no ceiling).
+            monitored retain texts (every fifth one, never trained on) rises by more than this share
+            (None: no ceiling).
         forget_drop: stop once the forget tokens' mean log-likelihood fell by this many nats.
         guard: stop when the held-in pair preference crosses 50%, keeping the state closer to 50
             (default: on for ``dual``).
@@ -176,7 +177,7 @@ def unlearn(
 
     Returns:
         the applied edit; ``provenance["history"]`` holds the checks (step, forget log-likelihood,
-        retain perplexity, held-in bias) and ``provenance["stopped"]`` why it stopped.
+        perplexity on the monitored retain texts, held-in bias) and ``provenance["stopped"]`` why it stopped.
     """
     if method not in METHODS:
         raise ValueError(f"unknown unlearning method {method!r}; choose one of {', '.join(METHODS)}")
@@ -206,7 +207,11 @@ def unlearn(
         forget_rows = list(encoded.rows)
     use_retain = retain_weight > 0 or kl_weight > 0
     retain_texts = list(retain if retain is not None else NEUTRAL_TEXTS)[:max_retain_texts]
-    retain_rows = ForgetLoss(retain_texts).encode(tokenizer, limit).rows if retain_texts else []
+    all_retain = ForgetLoss(retain_texts).encode(tokenizer, limit).rows if retain_texts else []
+    # every fifth retain text is kept out of training: the perplexity ceiling watches text the
+    # update does not fit (with fewer than 5 texts, the same texts serve both)
+    monitor_rows = all_retain[::5] if len(all_retain) >= 5 else all_retain
+    retain_rows = [r for i, r in enumerate(all_retain) if i % 5] if len(all_retain) >= 5 else all_retain
 
     fingerprint = weights_fingerprint(model)
     was_training = model.training
@@ -222,8 +227,8 @@ def unlearn(
 
     def check(step: int) -> dict[str, float]:
         entry = {"step": step, "forget_logprob": round(_mean_term_logprob(model, forget_rows, pad), 4)}
-        if retain_rows:
-            entry["retain_ppl"] = round(math.exp(-_mean_term_logprob(model, retain_rows, pad)), 4)
+        if monitor_rows:
+            entry["retain_ppl"] = round(math.exp(-_mean_term_logprob(model, monitor_rows, pad)), 4)
         if use_guard and pairs is not None:
             entry["held_in_bias"] = round(_preference(lm, pairs), 2)
         return entry
