@@ -7,7 +7,10 @@ religion probes and the built-in held-out neutral text (perplexity), item-paired
 unedited model with 95% bootstrap intervals. Every configuration of the fixed grid below is run
 and reported (no selection on the evaluation data); the model is restored between runs.
 
-    .venv/bin/python benchmarks/bench_unlearn.py [--steps 30] [--configs NAME ...]
+    .venv/bin/python benchmarks/bench_unlearn.py [--steps 30] [--configs NAME ...] [--wikitext FILE]
+
+``--wikitext`` adds perplexity on the first 10,000 tokens of that file (e.g.
+../shared/data/wikitext2/valid.txt), text of another style than the retain corpus.
 """
 
 from __future__ import annotations
@@ -43,11 +46,14 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=200, help="located neurons for the confined runs")
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--wikitext", help="also measure perplexity on the first 10,000 tokens of this text file")
     args = parser.parse_args()
     lm = load_model("demo")
     forget = list(load("probes:gender", split="dev"))
     suites = [load(f"probes:{d}", split="test") for d in ("gender", "race", "religion")] + [heldout_corpus()]
-    options = {"n_boot": args.n_boot, "progress": False}
+    options = {"n_boot": args.n_boot, "progress": False, "text_max_tokens": 10000}
+    wiki = [load(f"text:{args.wikitext}")] if args.wikitext else []
+    wiki_before = evaluate(lm, wiki, **options) if wiki else None
     baseline = evaluate(lm, suites, **options)
     scores = attribute(lm, PairPreference(forget), "grad_x_act")
     scores.control = attribute(lm, LanguageModeling(list(NEUTRAL_TEXTS)), "grad_x_act")
@@ -62,10 +68,14 @@ def main() -> None:
             edit = unlearn(lm, forget, neurons=neurons if confine else None, steps=args.steps,
                            batch_size=args.batch_size, **config)
             after = evaluate(lm, suites, **options)
-        effects = {("perplexity" if r["suite"] == "perplexity" else r["bias_type"]): {
+            wiki_after = evaluate(lm, wiki, **options) if wiki else None
+        rows = edit_effects(baseline, after, n_boot=args.n_boot)
+        if wiki_before is not None and wiki_after is not None:
+            rows += [{**r, "suite": "wikitext"} for r in edit_effects(wiki_before, wiki_after, n_boot=args.n_boot)]
+        effects = {(r["suite"] if r["suite"] in ("perplexity", "wikitext") else r["bias_type"]): {
             "before": round(r["before"], 2), "after": round(r["after"], 2), "delta": round(r["delta"], 2),
             "delta_ci": [round(r["delta_ci_low"], 2), round(r["delta_ci_high"], 2)]}
-            for r in edit_effects(baseline, after, n_boot=args.n_boot)}
+            for r in rows}
         run = {"config": name, **config, "confined": confine, "stopped": edit.provenance["stopped"],
                "history": edit.provenance["history"], "changed_entries": edit.provenance["changed_entries"],
                "seconds": round(time.perf_counter() - start, 1), "effects": effects}
