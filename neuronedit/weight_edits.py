@@ -268,61 +268,68 @@ def apply_edit(model: LanguageModel | nn.Module, manifest: str | Path | Edit | S
 
 
 @contextmanager
-def restoring(model: LanguageModel | nn.Module) -> Iterator[nn.Module]:
-    """Whatever happens to the parameters inside the block is undone on exit (a copy of every
-    parameter is kept meanwhile), with the config and the edit record."""
-    module = model.model if isinstance(model, LanguageModel) else model
-    saved = {name: p.detach().clone() for name, p in module.named_parameters()}
+def _kept_record(module: nn.Module) -> Iterator[None]:
+    """Restore the config (edit ids, MLP width, bias switch) and the session's edit history on exit."""
     config_state = copy.deepcopy(module.config.__dict__)
     history = list(module.__dict__.get("_neuronedit_history", []))
     try:
-        yield module
+        yield
     finally:
-        with torch.no_grad():
-            for name, p in module.named_parameters():
-                p.copy_(saved[name])
         module.config.__dict__.clear()
         module.config.__dict__.update(config_state)
         module.__dict__["_neuronedit_history"] = history
 
 
 @contextmanager
+def restoring(model: LanguageModel | nn.Module) -> Iterator[nn.Module]:
+    """Whatever happens to the parameters inside the block is undone on exit (a copy of every
+    parameter is kept meanwhile), with the config and the edit record."""
+    module = model.model if isinstance(model, LanguageModel) else model
+    saved = {name: p.detach().clone() for name, p in module.named_parameters()}
+    with _kept_record(module):
+        try:
+            yield module
+        finally:
+            with torch.no_grad():
+                for name, p in module.named_parameters():
+                    p.copy_(saved[name])
+
+
+@contextmanager
 def temporarily_applied(model: LanguageModel | nn.Module, edit: Edit,
                         directory: Path | None = None) -> Iterator[nn.Module]:
-    """Apply ``edit`` to the weights for the block, then restore the model exactly."""
+    """Apply ``edit`` to the weights for the block, then restore the model exactly.
+
+    Only the modules the edit touches are copied (all parameters for an unlearning edit)."""
     module, sites = _unwrap(model)
     check_neurons(sites, edit.neurons)
-    touched: list[tuple[str, nn.Module, dict[str, torch.Tensor | None]]] = []
     if edit.mode == "unlearn":
-        saved_params = {name: p.detach().clone() for name, p in module.named_parameters()}
-    else:
-        layers = range(len(sites)) if edit.mode == "mean" else edit.neurons.by_layer()
-        for layer in layers:
-            site = sites[layer]
-            for path, linear in [(site.name, site.module), *((p, m) for p, m, _ in site.read_in_modules)]:
-                params = {"weight": linear.weight.detach().clone(),
-                          "bias": None if getattr(linear, "bias", None) is None else linear.bias.detach().clone()}
-                touched.append((path, linear, params))
-    config_state = copy.deepcopy(module.config.__dict__)
-    history = list(module.__dict__.get("_neuronedit_history", []))
-    try:
-        _apply(module, sites, edit, directory)
-        _record(module, edit)
-        yield module
-    finally:
-        with torch.no_grad():
-            if edit.mode == "unlearn":
-                for name, p in module.named_parameters():
-                    p.copy_(saved_params[name])
-            for path, linear, params in touched:
-                _replace(module, path, linear)
-                linear.weight.copy_(params["weight"])
-                if params["bias"] is None:
-                    linear.bias = None
-                else:
-                    linear.bias.copy_(params["bias"])
-        module.config.__dict__.clear()
-        module.config.__dict__.update(config_state)
-        module.__dict__["_neuronedit_history"] = history
-        if isinstance(model, LanguageModel):
-            model.refresh_sites()
+        with restoring(module):
+            _apply(module, sites, edit, directory)
+            _record(module, edit)
+            yield module
+        return
+    touched: list[tuple[str, nn.Module, dict[str, torch.Tensor | None]]] = []
+    layers = range(len(sites)) if edit.mode == "mean" else edit.neurons.by_layer()
+    for layer in layers:
+        site = sites[layer]
+        for path, linear in [(site.name, site.module), *((p, m) for p, m, _ in site.read_in_modules)]:
+            params = {"weight": linear.weight.detach().clone(),
+                      "bias": None if getattr(linear, "bias", None) is None else linear.bias.detach().clone()}
+            touched.append((path, linear, params))
+    with _kept_record(module):
+        try:
+            _apply(module, sites, edit, directory)
+            _record(module, edit)
+            yield module
+        finally:
+            with torch.no_grad():
+                for path, linear, params in touched:
+                    _replace(module, path, linear)
+                    linear.weight.copy_(params["weight"])
+                    if params["bias"] is None:
+                        linear.bias = None
+                    else:
+                        linear.bias.copy_(params["bias"])
+            if isinstance(model, LanguageModel):
+                model.refresh_sites()

@@ -9,6 +9,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from tiny_models import tiny_model, tiny_model_dir, tiny_tokenizer
 
 from attributions import LanguageModel, NeuronSet, PairPreference, attribute
