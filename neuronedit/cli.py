@@ -20,6 +20,16 @@ DEMO_PROMPTS = (
 )
 
 
+def _add_output(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--out", required=True, help=what)
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output")
+
+
+def _refuse_existing(out: Path, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+
+
 def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -150,8 +160,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
 
     objective = _objective(args)
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    _refuse_existing(out, args.overwrite)
     lm = load_model(args.model)
     options = {"batch_size": args.batch_size, "steps": args.steps, "seed": args.seed, "progress": not args.quiet}
     scores = attribute(lm, objective, args.method, **options)  # type: ignore[arg-type]
@@ -214,8 +223,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if args.mode == "scale" and args.factor is None:
         raise ValueError("--mode scale needs --factor (e.g. 0 to suppress, 2 to amplify)")
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    _refuse_existing(out, args.overwrite)
     neurons, provenance = _choose_neurons(args)
     layers = Counter(layer for layer, _ in neurons)  # type: ignore[attr-defined]
     print("layers: " + ", ".join(f"L{layer}x{count}" for layer, count in sorted(layers.items())))
@@ -249,8 +257,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from .weight_edits import apply_edit
 
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    _refuse_existing(out, args.overwrite)
     lm = load_model(args.model)
     done = apply_edit(lm, args.manifest, force=args.force)
     if not done:
@@ -273,8 +280,7 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
     from .unlearn import unlearn
 
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    _refuse_existing(out, args.overwrite)
     loaded = load(args.forget, bias_type=args.bias_type, split=args.split)
     forget = ([line for line in loaded.text.splitlines() if line.strip()] if isinstance(loaded, TextCorpus)
               else list(loaded))
@@ -310,8 +316,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     from .report import write_report
 
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    _refuse_existing(out, args.overwrite)
     if args.data != "probes" and ":" not in args.data:
         raise ValueError("--data is 'probes' (built-in) or KIND:PATH of a benchmark with bias types, "
                          "e.g. stereoset:../shared/data/stereoset/stereoset_dev_flat.jsonl")
@@ -400,15 +405,14 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--seed", type=int, default=0)
     at.add_argument("--no-control", action="store_true", help="skip the control scores (neutral-text language modelling)")
     at.add_argument("--control-method", default="grad_x_act", help="method for the control scores")
-    at.add_argument("--out", required=True, help="scores file to write (.safetensors)")
-    at.add_argument("--overwrite", action="store_true")
+    _add_output(at, "scores file to write (.safetensors)")
     at.add_argument("--quiet", action="store_true")
     at.set_defaults(func=cmd_attribute)
 
     ed = sub.add_parser("edit", help="edit neurons in the weights and save a checkpoint plus manifest")
     ed.add_argument("--model", default="demo", help="demo, a .gguf file, a checkpoint directory or a hub id")
     ed.add_argument("--scores", help="scores file from `neuronedit attribute` to select neurons from")
-    ed.add_argument("--top-k", type=int, help="number of neurons to select (default: %(prog)s's measured default)")
+    ed.add_argument("--top-k", type=int, help="number of neurons to select (default 50, the measured default)")
     ed.add_argument("--rule", choices=["top", "exclude_control", "ratio", "difference"],
                     help="selection rule (default exclude_control when the file has control scores)")
     ed.add_argument("--neurons", help="a saved NeuronSet (JSON) instead of --scores")
@@ -417,16 +421,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "mean: mean activation folded into the output bias")
     ed.add_argument("--factor", type=float, help="scale factor (--mode scale)")
     ed.add_argument("--means-data", help="text:PATH for the mean activations (--mode mean; default built-in text)")
-    ed.add_argument("--out", required=True, help="checkpoint directory to write")
-    ed.add_argument("--overwrite", action="store_true")
+    _add_output(ed, "checkpoint directory to write")
     ed.set_defaults(func=cmd_edit)
 
     ap = sub.add_parser("apply", help="replay a neuronedit.json manifest on a base model")
     ap.add_argument("--model", default="demo", help="the base model the manifest was made on")
     ap.add_argument("--manifest", required=True, help="neuronedit.json, or a checkpoint directory holding one")
-    ap.add_argument("--out", required=True, help="checkpoint directory to write")
     ap.add_argument("--force", action="store_true", help="apply even when the weight fingerprint differs")
-    ap.add_argument("--overwrite", action="store_true")
+    _add_output(ap, "checkpoint directory to write")
     ap.set_defaults(func=cmd_apply)
 
     tr = sub.add_parser("transfer", help="remove each bias's neurons, measure every bias: matrix, plots, report.html")
@@ -450,8 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--n-boot", type=int, default=1000)
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--batch-size", type=int, default=16)
-    tr.add_argument("--out", required=True, help="folder for results, figures and report.html")
-    tr.add_argument("--overwrite", action="store_true")
+    _add_output(tr, "folder for results, figures and report.html")
     tr.add_argument("--quiet", action="store_true")
     tr.set_defaults(func=cmd_transfer)
 
@@ -472,8 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     un.add_argument("--max-retain-ppl-increase", type=float, default=0.05,
                     help="stop and roll back when retain perplexity rises by more than this share")
     un.add_argument("--seed", type=int, default=0)
-    un.add_argument("--out", required=True, help="checkpoint directory to write")
-    un.add_argument("--overwrite", action="store_true")
+    _add_output(un, "checkpoint directory to write")
     un.add_argument("--quiet", action="store_true")
     un.set_defaults(func=cmd_unlearn)
 

@@ -121,15 +121,16 @@ def transfer_matrix(
     """
     say = log or (lambda _message: None)
     started = time.time()
-    prepared = [d if isinstance(d, Domain) else None for d in domains]
-    if any(d is None for d in prepared):
-        prepared = domains_from([str(d) for d in domains], data)
-    if len({d.name for d in prepared}) != len(prepared):  # type: ignore[union-attr]
+    kinds = {isinstance(d, Domain) for d in domains}
+    if kinds == {True, False}:
+        raise ValueError("give domain names or Domain objects, not a mix")
+    prepared: list[Domain] = list(domains) if kinds == {True} else domains_from([str(d) for d in domains], data)  # type: ignore[arg-type]
+    if len({d.name for d in prepared}) != len(prepared):
         raise ValueError("domain names must be unique")
     if k < 1 or any(size < 1 for size in dose):
         raise ValueError("k and the dose sizes must be at least 1")
     corpus = load(ppl_text) if isinstance(ppl_text, str) else (ppl_text or heldout_corpus())
-    suites: list[Any] = [d.evaluation for d in prepared] + [corpus]  # type: ignore[union-attr]
+    suites: list[Any] = [d.evaluation for d in prepared] + [corpus]
     options = {"n_boot": n_boot, "seed": seed, "progress": False, "batch_size": 2 * batch_size}
     make_edit = _edit_factory(edit, lm)
 
@@ -152,7 +153,6 @@ def transfer_matrix(
             return evaluate(lm, suites, **options)
 
     for domain in prepared:
-        assert domain is not None
         if domain.name not in scores:
             tick = time.time()
             scores[domain.name] = attribute(lm, PairPreference(domain.attribution), method, batch_size=batch_size,
@@ -181,9 +181,9 @@ def transfer_matrix(
 
     settings = {
         "model": lm.name, "fingerprint": lm.fingerprint(), "architecture": lm.architecture,
-        "domains": [d.name for d in prepared], "data": data,  # type: ignore[union-attr]
-        "attribution_pairs": {d.name: len(d.attribution) for d in prepared},  # type: ignore[union-attr]
-        "evaluation_items": {d.name: len(d.evaluation) for d in prepared},  # type: ignore[union-attr]
+        "domains": [d.name for d in prepared], "data": data,
+        "attribution_pairs": {d.name: len(d.attribution) for d in prepared},
+        "evaluation_items": {d.name: len(d.evaluation) for d in prepared},
         "perplexity_text": getattr(corpus, "source", "") + (f" ({corpus.id})" if getattr(corpus, "id", "") else ""),
         "method": method, "selection": selection, "control_objective": "lm on built-in neutral corpus",
         "k": k, "dose": sizes, "edit": edit if isinstance(edit, str) else getattr(edit, "__name__", "custom"),
