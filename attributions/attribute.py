@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import os
+import sys
 import time
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from .forward import Batch, Row, collate, max_positions
+from .checkpoint import PartialSums, run_key
+from .distributed import all_reduce_sum, is_main, rank, shard, world_size
+from .forward import Batch, Row, collate, input_device, max_positions
 from .hooks import capture_activations
+from .memory import estimate_pass_memory
 from .methods import get_method
 from .model import LanguageModel
 from .neurons import NeuronScores, NeuronSet
@@ -32,46 +37,49 @@ def _batches(rows: list[Row], batch_size: int) -> list[list[Row]]:
 
 
 class _Stats:
-    """Running mean, standard deviation and sign counts over examples, per neuron."""
+    """Running sums over examples, per neuron: count, sum, sum of squares, and sign counts (float64)."""
 
     def __init__(self, shape: tuple[int, int]) -> None:
-        self.n = 0
-        self.sum = torch.zeros(shape, dtype=torch.float64)
-        self.sumsq = torch.zeros(shape, dtype=torch.float64)
-        self.pos = torch.zeros(shape, dtype=torch.float64)
-        self.neg = torch.zeros(shape, dtype=torch.float64)
+        self.sums = {name: torch.zeros(shape, dtype=torch.float64) for name in ("sum", "sumsq", "pos", "neg")}
+        self.sums["n"] = torch.zeros(1, dtype=torch.float64)
 
     def add(self, values: torch.Tensor, layers: list[int]) -> None:  # values [examples, len(layers), N]
         v = values.double().cpu()
-        self.n += v.shape[0]
+        s = self.sums
+        s["n"] += v.shape[0]
         index = torch.tensor(layers)
-        self.sum.index_add_(0, index, v.sum(0))
-        self.sumsq.index_add_(0, index, (v * v).sum(0))
-        self.pos.index_add_(0, index, (v > 0).double().sum(0))
-        self.neg.index_add_(0, index, (v < 0).double().sum(0))
+        s["sum"].index_add_(0, index, v.sum(0))
+        s["sumsq"].index_add_(0, index, (v * v).sum(0))
+        s["pos"].index_add_(0, index, (v > 0).double().sum(0))
+        s["neg"].index_add_(0, index, (v < 0).double().sum(0))
 
     def result(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        mean = self.sum / self.n
-        var = (self.sumsq / self.n - mean * mean).clamp(min=0) * (self.n / max(self.n - 1, 1))
-        agree = torch.where(mean >= 0, self.pos, self.neg) / self.n
+        s, n = self.sums, float(self.sums["n"])
+        mean = s["sum"] / n
+        var = (s["sumsq"] / n - mean * mean).clamp(min=0) * (n / max(n - 1, 1))
+        agree = torch.where(mean >= 0, s["pos"], s["neg"]) / n
         return mean.float(), var.sqrt().float(), agree.float()
 
 
 @torch.no_grad()
 def _mean_activations(lm: LanguageModel, batches: list[Batch], layers: list[int]) -> dict[int, torch.Tensor]:
+    """Mean activation per neuron over all unpadded positions of ``batches`` (sharded over ranks)."""
     sites = lm.sites
     was_training = lm.model.training
     lm.model.eval()
     sums = {layer: torch.zeros(sites[layer].n_neurons, dtype=torch.float64) for layer in layers}
-    count = 0
-    for batch in batches:
-        with capture_activations([sites[layer] for layer in layers]) as acts:
-            lm.model(input_ids=batch.ids, attention_mask=batch.mask, position_ids=batch.positions)
-        mask = batch.mask.unsqueeze(-1).to(torch.float64)
-        count += int(batch.mask.sum())
-        for layer in layers:
-            sums[layer] += (acts[layer].double().cpu() * mask.cpu()).sum(dim=(0, 1))
-    lm.model.train(was_training)
+    count = torch.zeros(1, dtype=torch.float64)
+    try:
+        for _, batch in shard(batches):
+            with capture_activations([sites[layer] for layer in layers]) as acts:
+                lm.model(input_ids=batch.ids, attention_mask=batch.mask, position_ids=batch.positions)
+            mask = batch.mask.unsqueeze(-1).to(torch.float64).cpu()
+            count += float(batch.mask.sum())
+            for layer in layers:
+                sums[layer] += (acts[layer].double().cpu() * mask).sum(dim=(0, 1))
+    finally:
+        lm.model.train(was_training)
+    all_reduce_sum([count, *sums.values()])
     return {layer: (sums[layer] / count).float() for layer in layers}
 
 
@@ -84,8 +92,7 @@ def mean_activations(lm: LanguageModel, texts: list[str] | tuple[str, ...], *, l
     """
     encoded = LanguageModeling(list(texts)).encode(lm.tokenizer, max_positions(lm.model))
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
-    device = next(lm.model.parameters()).device
-    batches = [collate(rows, pad).to(device) for rows in _batches(encoded.rows, batch_size)]
+    batches = [collate(rows, pad).to(input_device(lm.model)) for rows in _batches(encoded.rows, batch_size)]
     return _mean_activations(lm, batches, list(range(len(lm.sites))) if layers is None else sorted(layers))
 
 
@@ -101,8 +108,14 @@ def attribute(
     mode: str = "zero",
     seed: int = 0,
     progress: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 20,
 ) -> NeuronScores:
     """Score the MLP neurons of ``lm`` for ``objective``.
+
+    Inside a ``torch.distributed`` process group (e.g. under ``torchrun``) every rank scores
+    every ``world``-th batch and the sums are all-reduced: all ranks return the same scores,
+    equal to the single-process ones up to the order of the float64 summation.
 
     Args:
         lm: the model and tokenizer.
@@ -114,6 +127,10 @@ def attribute(
         internal_batch_size: rows per forward pass for the tiled steps / ablations.
         mode: ``zero`` or ``mean`` (``ablation``).
         seed: recorded, and set before running (the methods are deterministic on CPU).
+        progress: show a progress bar (rank 0) and, for the integrated methods, the memory estimate.
+        checkpoint: a directory for partial sums, saved every ``checkpoint_every`` batches; a
+            killed run called again with the same arguments resumes there and returns the same
+            scores (see :mod:`attributions.checkpoint`).
 
     Returns:
         :class:`NeuronScores` with the mean attribution per neuron over examples, its standard
@@ -122,6 +139,8 @@ def attribute(
     fn = get_method(method)
     if method == "ig2" and not objective.two_sided:
         raise ValueError(f"ig2 needs a two-sided objective (pair or contrast), not {objective.name!r}")
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be >= 1, not {checkpoint_every}")
     torch.manual_seed(seed)
     started = time.time()
     sites = lm.sites
@@ -131,29 +150,51 @@ def attribute(
     if by_layer is not None and (not layers or layers[-1] >= len(sites)):
         raise ValueError(f"neuron subset has layers {layers}, the model has {len(sites)}")
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
-    device = next(lm.model.parameters()).device
+    device = input_device(lm.model)
     batches = [collate(rows, pad).to(device) for rows in _batches(encoded.rows, batch_size)]
     options: dict[str, Any] = {"steps": steps, "internal_batch_size": internal_batch_size, "mode": mode,
                                "neurons": by_layer}
+    fingerprint = lm.fingerprint()
+    settings = {"batch_size": batch_size, "steps": steps, "mode": mode,
+                "subset": len(neurons) if neurons is not None else None}
+    stats = _Stats((len(sites), sites[0].n_neurons))
+    mine = shard(batches)
+    saved = None
+    if checkpoint is not None:
+        key = run_key({"fingerprint": fingerprint, "method": method, "objective": objective.describe(),
+                       "settings": settings, "internal_batch_size": internal_batch_size, "seed": seed,
+                       "neurons": list(neurons) if neurons is not None else None, "world": world_size()},
+                      encoded.rows)
+        saved = PartialSums.open(checkpoint, rank=rank(), world=world_size(), key=key, sums=stats.sums)
+        done = set(saved.done)
+        mine = [(i, b) for i, b in mine if i not in done]
     if method == "ablation" and mode == "mean":
         options["means"] = _mean_activations(lm, batches, layers)
-    stats = _Stats((len(sites), sites[0].n_neurons))
+    if method in ("integrated_gradients", "ig2") and progress and is_main() and mine:
+        estimate = estimate_pass_memory(lm.model, sites, max((b for _, b in mine), key=lambda b: b.ids.shape[1]),
+                                        first_layer=layers[0], rows=max(internal_batch_size, batch_size))
+        print(f"attribute ({method}) memory estimate: {estimate.describe()}", file=sys.stderr)
     was_training = lm.model.training
     lm.model.eval()
     try:
-        for batch in tqdm(batches, desc=f"attribute ({method})", disable=not progress, unit="batch"):
+        bar = tqdm(mine, desc=f"attribute ({method})", disable=not (progress and is_main()), unit="batch",
+                   initial=len(shard(batches)) - len(mine), total=len(shard(batches)))
+        for done_here, (index, batch) in enumerate(bar, start=1):
             stats.add(fn(lm.model, sites, batch, layers, **options), layers)  # type: ignore[operator]
+            if saved is not None:
+                saved.done.append(index)
+                if done_here % checkpoint_every == 0 or done_here == len(mine):
+                    saved.save()
     finally:
         lm.model.train(was_training)
+    all_reduce_sum(list(stats.sums.values()))
     mean, std, agree = stats.result()
     if neurons is not None:
         keep = neurons.to_mask(*mean.shape)
         mean, std, agree = (torch.where(keep, t, torch.full_like(t, float("nan"))) for t in (mean, std, agree))
     meta = {
-        "model": lm.name, "fingerprint": lm.fingerprint(), "method": method, **objective.describe(),
+        "model": lm.name, "fingerprint": fingerprint, "method": method, **objective.describe(),
         "n_examples": encoded.n_examples, "skipped": [[i, r] for i, r in encoded.skipped], "seed": seed,
-        "settings": {"batch_size": batch_size, "steps": steps, "mode": mode,
-                     "subset": len(neurons) if neurons is not None else None},
-        "seconds": round(time.time() - started, 2),
+        "settings": settings, "seconds": round(time.time() - started, 2), "world_size": world_size(),
     }
     return NeuronScores(scores=mean, std=std, consistency=agree, meta=meta)

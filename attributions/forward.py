@@ -9,8 +9,21 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["Batch", "Row", "accepts_logits_to_keep", "collate", "logits_at", "max_positions", "row_values",
-           "start_token_id"]
+__all__ = ["Batch", "Row", "accepts_logits_to_keep", "collate", "input_device", "logits_at", "max_positions",
+           "row_values", "start_token_id"]
+
+
+def input_device(model: nn.Module) -> torch.device:
+    """Where the model's inputs go: the device the token embeddings run on.
+
+    For models spread over devices with an accelerate ``device_map`` (also with offloaded
+    weights, whose parameters sit on the ``meta`` device) that is the embedding's execution device.
+    """
+    embeddings = model.get_input_embeddings()
+    device = getattr(getattr(embeddings, "_hf_hook", None), "execution_device", None)
+    if device is not None:
+        return torch.device("cuda", device) if isinstance(device, int) else torch.device(device)
+    return next(embeddings.parameters()).device
 
 
 def start_token_id(tokenizer: object) -> int:
@@ -134,11 +147,11 @@ def row_values(model: nn.Module, batch: Batch, *, repeat: int = 1, probability: 
     logits = logits_at(model, ids, mask, positions, batch.keep)  # [repeat * rows, len(keep), vocab]
     if logits.shape[0] != repeat * batch.ids.shape[0]:
         raise RuntimeError(f"expected logits for {repeat} x {batch.ids.shape[0]} rows, got {logits.shape[0]}")
-    n_rows = batch.ids.shape[0]
-    offsets = (torch.arange(repeat, device=ids.device) * n_rows).repeat_interleave(batch.term_row.numel())
-    rows = batch.term_row.repeat(repeat) + offsets
-    cols, tokens = batch.term_col.repeat(repeat), batch.term_token.repeat(repeat)
+    n_rows, device = batch.ids.shape[0], logits.device  # with a device_map, logits come from the last device
+    offsets = (torch.arange(repeat, device=device) * n_rows).repeat_interleave(batch.term_row.numel())
+    rows = batch.term_row.to(device).repeat(repeat) + offsets
+    cols, tokens = batch.term_col.to(device).repeat(repeat), batch.term_token.to(device).repeat(repeat)
     picked = logits[rows, cols].float()  # [terms, vocab]
     lp = picked.gather(1, tokens.unsqueeze(1)).squeeze(1) - torch.logsumexp(picked, dim=1)
-    contrib = (lp.exp() if probability else lp) * batch.term_weight.repeat(repeat)
-    return torch.zeros(repeat * n_rows, device=ids.device, dtype=contrib.dtype).index_add(0, rows, contrib)
+    contrib = (lp.exp() if probability else lp) * batch.term_weight.to(device).repeat(repeat)
+    return torch.zeros(repeat * n_rows, device=device, dtype=contrib.dtype).index_add(0, rows, contrib)

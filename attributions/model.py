@@ -14,13 +14,28 @@ from .sites import NeuronSite, find_sites
 __all__ = ["LanguageModel", "weights_fingerprint"]
 
 
+def _offloaded(model: nn.Module, name: str) -> torch.Tensor:
+    """The value of an offloaded tensor (accelerate ``device_map`` with ``"disk"``/``"cpu"`` offload)."""
+    owner, _, leaf = name.rpartition(".")
+    hook = getattr(model.get_submodule(owner), "_hf_hook", None)
+    weights = getattr(hook, "weights_map", None)
+    if weights is None:
+        raise RuntimeError(f"{name} is on the meta device and no offload map holds it")
+    return weights[leaf]
+
+
 def weights_fingerprint(model: nn.Module) -> str:
-    """SHA-256 (first 16 hex digits) of the parameters' names, shapes, dtypes and bytes."""
+    """SHA-256 (first 16 hex digits) of the parameters' names, shapes, dtypes and bytes.
+
+    Offloaded weights are read one tensor at a time, so a model spread with a ``device_map``
+    has the same fingerprint as the same weights loaded on one device.
+    """
     import hashlib
 
     digest = hashlib.sha256()
     for name, param in sorted(model.state_dict().items()):
-        tensor = param.detach().cpu().contiguous()
+        tensor = _offloaded(model, name) if param.device.type == "meta" else param
+        tensor = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
         digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:16]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 __all__ = ["main"]
 
@@ -28,6 +29,45 @@ def _add_output(parser: argparse.ArgumentParser, what: str) -> None:
 def _refuse_existing(out: Path, overwrite: bool) -> None:
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+
+
+def _add_placement(parser: argparse.ArgumentParser) -> None:
+    """Options for where the model's weights go (for models larger than one device)."""
+    group = parser.add_argument_group("model placement")
+    group.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16", "float64"],
+                       help="parameter dtype (default float32: exact gradients)")
+    group.add_argument("--device", default=None,
+                       help="cpu, cuda, cuda:1, ... (default: cpu; under torchrun with GPUs, this rank's GPU)")
+    group.add_argument("--device-map", default=None,
+                       help="spread the model over devices with accelerate: auto, balanced, sequential, or a JSON "
+                            "file {module: device}; 'disk' entries offload to --offload-folder")
+    group.add_argument("--offload-folder", default=None, help="folder for weights offloaded to disk")
+
+
+def _load(args: argparse.Namespace, spec: str | None = None) -> Any:
+    """Load ``--model`` (or ``spec``) with the placement options; rank 0 first under torchrun,
+    so that a conversion into the shared cache happens once."""
+    import json
+
+    from attributions.distributed import is_distributed, local_device, rank_zero_first
+
+    from .loading import load_model
+
+    device_map = getattr(args, "device_map", None)
+    if device_map and device_map.endswith(".json"):
+        device_map = json.loads(Path(device_map).read_text())
+    device = getattr(args, "device", None) or (str(local_device()) if is_distributed() else "cpu")
+    with rank_zero_first():
+        return load_model(spec or args.model, dtype=getattr(args, "dtype", "float32"), device=device,
+                          device_map=device_map, offload_folder=getattr(args, "offload_folder", None))
+
+
+def _say(*lines: str) -> None:
+    """Print on rank 0 only (every rank computes the same results under torchrun)."""
+    from attributions.distributed import is_main
+
+    if is_main():
+        print(*lines, sep="\n", flush=True)
 
 
 def _dir_size(path: Path) -> int:
@@ -95,15 +135,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score benchmarks and probes; print a table and optionally write JSON/CSV."""
     import json
 
+    from attributions.distributed import is_main
+
     from .cache import atomic_file
     from .data import load
     from .evaluation import evaluate
-    from .loading import load_model
 
     suites = [load(spec, bias_type=args.bias_type, split=args.split) for spec in args.data]
-    lm = load_model(args.model)
+    lm = _load(args)
     result = evaluate(lm, suites, batch_size=args.batch_size, n_boot=args.n_boot, seed=args.seed,
                       progress=not args.quiet, text_max_tokens=args.max_tokens)
+    if not is_main():
+        return 0
     _print_frame(result.frame())
     if args.json:
         with atomic_file(args.json) as tmp:
@@ -153,29 +196,35 @@ def _objective(args: argparse.Namespace) -> object:
 def cmd_attribute(args: argparse.Namespace) -> int:
     """Score every MLP neuron for an objective; store scores (and control scores) in one file."""
     from attributions import LanguageModeling, attribute
+    from attributions.distributed import is_main
     from attributions.selection import DEFAULT_RULE, select
 
     from .data.neutral import NEUTRAL_TEXTS
-    from .loading import load_model
 
     objective = _objective(args)
     out = Path(args.out)
     _refuse_existing(out, args.overwrite)
-    lm = load_model(args.model)
-    options = {"batch_size": args.batch_size, "steps": args.steps, "seed": args.seed, "progress": not args.quiet}
-    scores = attribute(lm, objective, args.method, **options)  # type: ignore[arg-type]
+    lm = _load(args)
+    options = {"batch_size": args.batch_size, "steps": args.steps, "internal_batch_size": args.internal_batch_size,
+               "seed": args.seed, "progress": not args.quiet, "checkpoint_every": args.checkpoint_every}
+    checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    scores = attribute(lm, objective, args.method, checkpoint=checkpoint, **options)  # type: ignore[arg-type]
     if scores.meta["skipped"]:
-        print(f"skipped {len(scores.meta['skipped'])} input(s): " + "; ".join(
+        _say(f"skipped {len(scores.meta['skipped'])} input(s): " + "; ".join(
             f"#{i}: {r}" for i, r in scores.meta["skipped"][:5]))
     from .provenance import data_hashes
 
     scores.meta["data"] = args.data
     scores.meta["data_sha256"] = data_hashes(args.data)
     if not args.no_control:
-        scores.control = attribute(lm, LanguageModeling(list(NEUTRAL_TEXTS)), args.control_method, **options)
+        scores.control = attribute(lm, LanguageModeling(list(NEUTRAL_TEXTS)), args.control_method,  # type: ignore[arg-type]
+                                   checkpoint=checkpoint / "control" if checkpoint else None, **options)
         scores.control.meta["data"] = "built-in neutral corpus"
+    if not is_main():
+        return 0
     scores.save(out)
-    print(f"{scores.meta['n_examples']} examples, method {args.method}, {scores.meta['seconds']} s -> {out}")
+    print(f"{scores.meta['n_examples']} examples, method {args.method}, {scores.meta['seconds']} s, "
+          f"{scores.meta['world_size']} process(es) -> {out}")
     rule = DEFAULT_RULE if scores.control is not None else "top"
     chosen = select(scores, 10, rule)
     print(f"top 10 by rule {rule!r}: " + ", ".join(f"L{l}.{n} ({float(scores.scores[l, n]):+.4f})" for l, n in chosen))
@@ -312,7 +361,6 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
     from .analysis import transfer_matrix
     from .cache import atomic_dir
-    from .loading import load_model
     from .report import write_report
 
     out = Path(args.out)
@@ -320,11 +368,15 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     if args.data != "probes" and ":" not in args.data:
         raise ValueError("--data is 'probes' (built-in) or KIND:PATH of a benchmark with bias types, "
                          "e.g. stereoset:../shared/data/stereoset/stereoset_dev_flat.jsonl")
+    from attributions.distributed import is_distributed, is_main
+
+    if is_distributed() and args.edit == "unlearn":
+        raise ValueError("--edit unlearn runs in one process (every rank would train the same model); "
+                         "launch it without torchrun")
     start = time.perf_counter()
-    lm = load_model(args.model)
-    print(f"model: {lm.name} ({lm.architecture}, {lm.n_layers} layers x {lm.sites[0].n_neurons} neurons)", flush=True)
-    log = None if args.quiet else (lambda message: print(f"[{time.perf_counter() - start:6.0f} s] {message}",
-                                                         flush=True))
+    lm = _load(args)
+    _say(f"model: {lm.name} ({lm.architecture}, {lm.n_layers} layers x {lm.sites[0].n_neurons} neurons)")
+    log = None if args.quiet else (lambda message: _say(f"[{time.perf_counter() - start:6.0f} s] {message}"))
     edit: object = args.edit
     if args.edit == "unlearn":
         from .unlearn import unlearning_edit
@@ -333,6 +385,8 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     result = transfer_matrix(lm, args.domains, data=args.data, method=args.method, selection=args.rule, k=args.k,
                              dose=args.dose, edit=edit, ppl_text=args.ppl_text, n_boot=args.n_boot,
                              seed=args.seed, batch_size=args.batch_size, log=log)
+    if not is_main():
+        return 0
     command = "neuronedit " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     with atomic_dir(out, overwrite=args.overwrite) as tmp:
         write_report(result, tmp, command=command)
@@ -385,7 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", help="write the results as JSON here")
     ev.add_argument("--csv", help="write the tidy table as CSV here")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
-    ev.set_defaults(func=cmd_evaluate)
+    _add_placement(ev)
+    ev.set_defaults(func=cmd_evaluate, distributed=True)
 
     at = sub.add_parser("attribute", help="score every MLP neuron for an objective")
     at.add_argument("--model", default="demo", help="demo, a .gguf file, a checkpoint directory or a hub id")
@@ -402,12 +457,18 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--limit", type=int, help="use at most this many inputs")
     at.add_argument("--batch-size", type=int, default=16)
     at.add_argument("--steps", type=int, default=20, help="integration steps (integrated_gradients, ig2)")
+    at.add_argument("--internal-batch-size", type=int, default=64,
+                    help="rows per forward pass for integrated-gradient steps and ablations (bounds memory)")
+    at.add_argument("--checkpoint", help="folder for partial sums: a killed run restarted with the same "
+                                         "arguments resumes there (same scores as an uninterrupted run)")
+    at.add_argument("--checkpoint-every", type=int, default=20, help="save partial sums every N batches")
     at.add_argument("--seed", type=int, default=0)
     at.add_argument("--no-control", action="store_true", help="skip the control scores (neutral-text language modelling)")
     at.add_argument("--control-method", default="grad_x_act", help="method for the control scores")
     _add_output(at, "scores file to write (.safetensors)")
     at.add_argument("--quiet", action="store_true")
-    at.set_defaults(func=cmd_attribute)
+    _add_placement(at)
+    at.set_defaults(func=cmd_attribute, distributed=True)
 
     ed = sub.add_parser("edit", help="edit neurons in the weights and save a checkpoint plus manifest")
     ed.add_argument("--model", default="demo", help="demo, a .gguf file, a checkpoint directory or a hub id")
@@ -454,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch-size", type=int, default=16)
     _add_output(tr, "folder for results, figures and report.html")
     tr.add_argument("--quiet", action="store_true")
-    tr.set_defaults(func=cmd_transfer)
+    _add_placement(tr)
+    tr.set_defaults(func=cmd_transfer, distributed=True)
 
     un = sub.add_parser("unlearn", help="unlearn biased text; save the checkpoint plus manifest (with weight delta)")
     un.add_argument("--model", default="demo", help="demo, a .gguf file, a checkpoint directory or a hub id")
@@ -494,12 +556,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 0
+    from attributions.distributed import init_from_env, rank
+
     from .data.fetch import FetchError
     from .demo_model import DemoModelUnavailable
     from .loading import ModelLoadError
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if not getattr(args, "distributed", False):
+            print(f"neuronedit {args.command}: error: runs in one process; launch it without torchrun "
+                  "(attribute, evaluate and transfer can run data-parallel)", file=sys.stderr)
+            return 2
+        init_from_env()
     try:
         return func(args)
     except (ModelLoadError, DemoModelUnavailable, FetchError, FileExistsError, FileNotFoundError, ValueError) as err:
-        print(f"neuronedit {args.command}: error: {err}", file=sys.stderr)
+        where = f" (rank {rank()})" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+        print(f"neuronedit {args.command}{where}: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()

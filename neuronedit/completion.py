@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 
 from attributions import LanguageModel, TokenContrast
-from attributions.forward import collate, max_positions, row_values
+from attributions.forward import collate, input_device, max_positions, row_values
 
 __all__ = ["next_token_logprob_gap"]
 
@@ -28,5 +28,5 @@ def next_token_logprob_gap(lm: LanguageModel, prompts: Sequence[str], a: str, b:
     if encoded.skipped:
         raise ValueError("cannot score prompt(s) " + "; ".join(f"#{i}: {r}" for i, r in encoded.skipped))
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
-    batch = collate(encoded.rows, pad).to(next(lm.model.parameters()).device)
+    batch = collate(encoded.rows, pad).to(input_device(lm.model))
     return row_values(lm.model, batch).float().cpu()

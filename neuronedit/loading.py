@@ -33,8 +33,10 @@ def _auto_class(config: Any) -> Any:
 def _from_pretrained(source: str, *, dtype: torch.dtype, local_only: bool, **kwargs: Any) -> tuple[Any, Any]:
     import transformers
 
+    placement = {k: kwargs.pop(k) for k in ("device_map", "offload_folder") if k in kwargs}  # model only
     config = transformers.AutoConfig.from_pretrained(source, local_files_only=local_only, **kwargs)
-    model = _auto_class(config).from_pretrained(source, dtype=dtype, local_files_only=local_only, **kwargs)
+    model = _auto_class(config).from_pretrained(source, dtype=dtype, local_files_only=local_only, **kwargs,
+                                                **placement)
     tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=local_only, **kwargs)
     return model, tokenizer
 
@@ -87,14 +89,15 @@ def _convert_gguf(path: Path, target: Path) -> None:
         )
 
 
-def _load_gguf(path: Path, *, dtype: torch.dtype) -> tuple[Any, Any, str, Path]:
+def _load_gguf(path: Path, *, dtype: torch.dtype, **kwargs: Any) -> tuple[Any, Any, str, Path]:
     _check_gguf(path)
     target = gguf_cache_path(path)
     source = "cache"
     if not (target / "config.json").is_file():
         _convert_gguf(path, target)
         source = "gguf"
-    model, tokenizer = _from_pretrained(str(target), dtype=dtype, local_only=True)
+    kwargs.pop("trust_remote_code", None)
+    model, tokenizer = _from_pretrained(str(target), dtype=dtype, local_only=True, **kwargs)
     return model, tokenizer, source, target
 
 
@@ -102,11 +105,25 @@ def _looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or spec.endswith(".gguf") or os.sep + os.sep in spec or spec.count("/") > 1
 
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
+
+
+def parse_dtype(name: str | torch.dtype) -> torch.dtype:
+    """``"bfloat16"`` -> ``torch.bfloat16`` (also accepts a dtype)."""
+    if isinstance(name, torch.dtype):
+        return name
+    if name not in DTYPES:
+        raise ModelLoadError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
 def load_model(
     spec: str | os.PathLike[str],
     *,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | str = torch.float32,
     device: str | torch.device = "cpu",
+    device_map: str | dict[str, Any] | None = None,
+    offload_folder: str | os.PathLike[str] | None = None,
     trust_remote_code: bool = False,
 ) -> LanguageModel:
     """Load a model and its tokenizer, in eval mode.
@@ -114,8 +131,13 @@ def load_model(
     Args:
         spec: ``"demo"`` (SmolLM2-135M-Instruct), a ``.gguf`` file (converted once to a
             cached safetensors checkpoint), a local checkpoint directory, or a hub id.
-        dtype: parameter dtype (float32 by default: attribution wants exact gradients).
-        device: where to put the model.
+        dtype: parameter dtype (float32 by default: attribution wants exact gradients), or its name.
+        device: where to put the model (ignored with ``device_map``).
+        device_map: spread a model that does not fit one device over several (needs
+            ``accelerate``): ``"auto"``, ``"balanced"``, or ``{module name: device}`` as in
+            ``from_pretrained``; ``"disk"`` entries offload to ``offload_folder``. Hooks, masks and
+            attribution work across devices; weight edits need the weights in memory.
+        offload_folder: where offloaded weights go (``device_map`` with ``"disk"``).
         trust_remote_code: passed to ``from_pretrained`` for hub ids and directories.
 
     Raises:
@@ -125,17 +147,23 @@ def load_model(
     """
     text = os.fspath(spec)
     path = Path(text).expanduser()
-    extra = {"trust_remote_code": True} if trust_remote_code else {}
+    dtype = parse_dtype(dtype)
+    extra: dict[str, Any] = {"trust_remote_code": True} if trust_remote_code else {}
+    if device_map is not None:
+        _check_accelerate()
+        extra["device_map"] = device_map
+        if offload_folder is not None:
+            extra["offload_folder"] = str(offload_folder)
     if text == "demo":
         gguf = demo_gguf_path()
-        model, tokenizer, source, local = _load_gguf(gguf, dtype=dtype)
+        model, tokenizer, source, local = _load_gguf(gguf, dtype=dtype, **extra)
     elif path.is_file():
         if path.suffix != ".gguf":
             raise ModelLoadError(
                 f"{path} is a file but not a .gguf file; pass a .gguf file or the directory "
                 "written by save_pretrained (it holds config.json)"
             )
-        model, tokenizer, source, local = _load_gguf(path, dtype=dtype)
+        model, tokenizer, source, local = _load_gguf(path, dtype=dtype, **extra)
     elif path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelLoadError(
@@ -153,9 +181,18 @@ def load_model(
         source, local = "hub", None
     if getattr(tokenizer, "pad_token", None) is None and getattr(tokenizer, "eos_token", None) is not None:
         tokenizer.pad_token = tokenizer.eos_token  # batching needs a pad id; padded positions are masked
-    model.to(device)
+    if device_map is None:
+        model.to(device)
     model.eval()
     return LanguageModel(model=model, tokenizer=tokenizer, name=text, source=source, path=str(local) if local else None)
+
+
+def _check_accelerate() -> None:
+    try:
+        import accelerate  # noqa: F401
+    except ImportError as err:
+        raise ModelLoadError("device_map needs the accelerate package: pip install 'neuronedit[scale]' "
+                             "(or pip install accelerate)") from err
 
 
 def _load_dir(path: Path, *, dtype: torch.dtype, **kwargs: Any) -> tuple[Any, Any]:

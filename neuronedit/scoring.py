@@ -17,7 +17,8 @@ import torch
 from tqdm.auto import tqdm
 
 from attributions import LanguageModel
-from attributions.forward import accepts_logits_to_keep, logits_at, max_positions, start_token_id
+from attributions.distributed import is_main, shard, sum_arrays
+from attributions.forward import accepts_logits_to_keep, input_device, logits_at, max_positions, start_token_id
 
 __all__ = [
     "TextScores", "encode_request", "is_masked_lm", "max_positions", "pll_shared_tokens", "score_texts",
@@ -134,7 +135,7 @@ def share_groups(encoded: Sequence[tuple[list[int], int]], *, min_shared: int = 
 
 def _score_shared(model: torch.nn.Module, encoded: Sequence[tuple[list[int], int]], pad: int, *,
                   batch_size: int, progress: bool, desc: str) -> TextScores:
-    device = next(model.parameters()).device
+    device = input_device(model)
     logprob = np.zeros(len(encoded), dtype=np.float64)
     n_tokens = np.array([len(ids) - begin for ids, begin in encoded], dtype=np.int64)
     def longest_rest(group: tuple[list[int], int]) -> int:
@@ -147,7 +148,7 @@ def _score_shared(model: torch.nn.Module, encoded: Sequence[tuple[list[int], int
         if batches[-1] and sum(len(m) for m, _ in batches[-1]) + len(group[0]) > batch_size:
             batches.append([])
         batches[-1].append(group)
-    for batch in tqdm(batches, desc=desc, disable=not progress, unit="batch"):
+    for _, batch in tqdm(shard(batches), desc=desc, disable=not (progress and is_main()), unit="batch"):
         width = max(shared for _, shared in batch)
         ids = torch.full((len(batch), width), pad, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -199,17 +200,18 @@ def _score_shared(model: torch.nn.Module, encoded: Sequence[tuple[list[int], int
         sums = token_lp.double().sum(dim=1).cpu().numpy()
         for r, (m, _) in enumerate(conts):
             logprob[m] += sums[r]
+    (logprob,) = sum_arrays(logprob)  # each request was scored by one rank, zero elsewhere
     return TextScores(logprob=logprob, n_tokens=n_tokens)
 
 
 def _score_plain(model: torch.nn.Module, encoded: Sequence[tuple[list[int], int]], pad: int, *, batch_size: int,
                  padding_side: str, progress: bool, desc: str) -> TextScores:
-    device = next(model.parameters()).device
+    device = input_device(model)
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))
     logprob = np.zeros(len(encoded), dtype=np.float64)
     n_tokens = np.zeros(len(encoded), dtype=np.int64)
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for batch in tqdm(batches, desc=desc, disable=not progress, unit="batch"):
+    for _, batch in tqdm(shard(batches), desc=desc, disable=not (progress and is_main()), unit="batch"):
         width = max(len(encoded[i][0]) for i in batch)
         ids = torch.full((len(batch), width), pad, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -231,6 +233,7 @@ def _score_plain(model: torch.nn.Module, encoded: Sequence[tuple[list[int], int]
         counts = target_mask.sum(dim=1).cpu().numpy()
         for row, i in enumerate(batch):
             logprob[i], n_tokens[i] = sums[row], counts[row]
+    logprob, n_tokens = sum_arrays(logprob, n_tokens)
     return TextScores(logprob=logprob, n_tokens=n_tokens)
 
 
@@ -270,10 +273,10 @@ def pll_shared_tokens(
                 jobs.append((k, 0, ids[0], block.a + offset))
                 jobs.append((k, 1, ids[1], block.b + offset))
     scores = np.zeros((len(pairs), 2), dtype=np.float64)
-    device = next(model.parameters()).device
+    device = input_device(model)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     chunks = [jobs[i : i + batch_size] for i in range(0, len(jobs), batch_size)]
-    for chunk in tqdm(chunks, desc="pseudo-log-likelihood", disable=not progress, unit="batch"):
+    for _, chunk in tqdm(shard(chunks), desc="pseudo-log-likelihood", disable=not (progress and is_main()), unit="batch"):
         width = max(len(ids) for _, _, ids, _ in chunk)
         batch = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
@@ -288,4 +291,5 @@ def pll_shared_tokens(
         picked = torch.log_softmax(logits[rows, positions], dim=-1)[rows, targets].double().cpu().numpy()
         for (k, side, _, _), value in zip(chunk, picked):
             scores[k, side] += value
+    (scores,) = sum_arrays(scores)
     return scores[:, 0], scores[:, 1]

@@ -42,6 +42,17 @@ class EditError(ValueError):
     """An edit cannot be applied to this model; the message says what to use instead."""
 
 
+def require_weights_in_memory(module: nn.Module, what: str = "weight edits") -> None:
+    """Raise :class:`EditError` when parameters are offloaded (on the ``meta`` device)."""
+    offloaded = [name for name, p in module.named_parameters() if p.device.type == "meta"]
+    if offloaded:
+        raise EditError(
+            f"{what} need the weights in memory, but {len(offloaded)} parameters (e.g. {offloaded[0]}) are "
+            "offloaded by the device_map. Load the model on devices that hold it (device_map without 'disk'/'cpu' "
+            "offload), or edit activations with neuronedit.masked(), which works with offloading"
+        )
+
+
 def _unwrap(model: LanguageModel | nn.Module) -> tuple[nn.Module, list[NeuronSite]]:
     if isinstance(model, LanguageModel):
         return model.model, model.sites
@@ -94,6 +105,7 @@ def _enable_output_bias(module: nn.Module, sites: list[NeuronSite]) -> None:
 
 @torch.no_grad()
 def _apply(module: nn.Module, sites: list[NeuronSite], edit: Edit, directory: Path | None = None) -> None:
+    require_weights_in_memory(module)
     """Apply ``edit`` to the weights in place (no checks, no record)."""
     if edit.mode == "compact":
         _compact(module, sites, edit.neurons)

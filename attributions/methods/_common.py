@@ -39,7 +39,7 @@ def leaf_activations(sites: Sequence[NeuronSite], scale: torch.Tensor | None = N
     def make_leaf(site: NeuronSite, act: torch.Tensor) -> torch.Tensor:
         value = act.detach()
         if scale is not None:
-            value = value * scale.to(value.dtype).view(-1, *([1] * (value.dim() - 1)))
+            value = value * scale.to(value.device, value.dtype).view(-1, *([1] * (value.dim() - 1)))
         leaf = value.requires_grad_(True)
         leaves[site.layer] = leaf
         return leaf

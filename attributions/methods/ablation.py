@@ -51,5 +51,5 @@ def ablation(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, layers
             with edit_activations([sites[layer]], ablate):
                 values = row_values(model, batch, repeat=len(chunk)).double()
             ablated = per_example(batch, values.view(len(chunk), n_rows).T)  # [examples, len(chunk)]
-            out[:, li, chunk] = (base.unsqueeze(1) - ablated).float()
+            out[:, li, chunk] = (base.unsqueeze(1) - ablated).float().cpu()
     return out

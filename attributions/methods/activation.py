@@ -26,5 +26,6 @@ def activation(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, laye
     with capture_activations(chosen) as acts:
         model(input_ids=batch.ids, attention_mask=batch.mask, position_ids=batch.positions)
     weight = batch.focus / batch.focus.sum(dim=1, keepdim=True).clamp(min=1)  # [rows, pos]
-    per_row = torch.stack([torch.einsum("rp,rpn->rn", weight, acts[layer].float()) for layer in layers], dim=1)
+    per_row = torch.stack([torch.einsum("rp,rpn->rn", weight.to(acts[layer].device), acts[layer].float()).to(weight.device)
+                           for layer in layers], dim=1)
     return per_example(batch, per_row * batch.side.view(-1, 1, 1))

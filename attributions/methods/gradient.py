@@ -23,5 +23,6 @@ def grad_x_act(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, laye
     with frozen(model), graph_activations(model, chosen) as acts:
         values = row_values(model, batch)  # [rows]
         grads = torch.autograd.grad(values.sum(), [acts[layer] for layer in layers])
-    per_row = torch.stack([(g * acts[layer].detach()).sum(dim=1) for g, layer in zip(grads, layers)], dim=1)
+    home = batch.ids.device  # layers may sit on several devices (device_map)
+    per_row = torch.stack([(g * acts[layer].detach()).sum(dim=1).to(home) for g, layer in zip(grads, layers)], dim=1)
     return per_example(batch, per_row.float())  # [examples, layers, neurons]

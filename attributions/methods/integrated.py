@@ -48,7 +48,7 @@ def _integrate(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, laye
             if act is None:
                 act = leaves[layer].detach()[-n_rows:] / part[-1]  # unscaled activation of the rows
         assert total is not None and act is not None
-        out.append((act * total / steps).sum(dim=1))  # [rows, neurons]
+        out.append((act * total / steps).sum(dim=1).to(batch.ids.device))  # [rows, neurons]
     return per_example(batch, torch.stack(out, dim=1).float())
 
 

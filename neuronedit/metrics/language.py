@@ -9,6 +9,8 @@ import torch
 from tqdm.auto import tqdm
 
 from attributions import LanguageModel
+from attributions.distributed import is_main, shard, sum_arrays
+from attributions.forward import input_device
 
 from ..scoring import max_positions
 
@@ -39,25 +41,29 @@ def window_losses(
         ids = ids[:max_tokens]
     if ids.numel() < 2:
         raise ValueError("the text has fewer than two tokens")
-    device = next(lm.model.parameters()).device
-    nll, correct, count = [], [], []
+    device = input_device(lm.model)
+    plan = []  # (begin, end, new): window [begin, end) scores its last `new` tokens
     prev_end = 0
-    starts = list(range(0, ids.numel(), stride))
-    for begin in tqdm(starts, desc="perplexity", disable=not progress, unit="window"):
+    for begin in range(0, ids.numel(), stride):
         end = min(begin + window, ids.numel())
         new = end - max(prev_end, begin + 1)  # tokens not scored yet (the first token is never a target)
         if new <= 0:
             break
-        chunk = ids[begin:end].unsqueeze(0).to(device)
-        logits = lm.model(chunk).logits[0, -new - 1 : -1].float()  # predicts the last `new` tokens
-        targets = chunk[0, -new:]
-        nll.append(float(torch.nn.functional.cross_entropy(logits, targets, reduction="sum")))
-        correct.append(int((logits.argmax(-1) == targets).sum()))
-        count.append(new)
+        plan.append((begin, end, new))
         prev_end = end
         if end == ids.numel():
             break
-    return {"nll": np.array(nll), "correct": np.array(correct), "count": np.array(count)}
+    nll = np.zeros(len(plan), dtype=np.float64)
+    correct = np.zeros(len(plan), dtype=np.int64)
+    for k, (begin, end, new) in tqdm(shard(plan), desc="perplexity", disable=not (progress and is_main()),
+                                     unit="window"):
+        chunk = ids[begin:end].unsqueeze(0).to(device)
+        logits = lm.model(chunk).logits[0, -new - 1 : -1].float()  # predicts the last `new` tokens
+        targets = chunk[0, -new:]
+        nll[k] = float(torch.nn.functional.cross_entropy(logits, targets, reduction="sum"))
+        correct[k] = int((logits.argmax(-1) == targets).sum())
+    nll, correct = sum_arrays(nll, correct)  # each window was scored by one rank, zero elsewhere
+    return {"nll": nll, "correct": correct, "count": np.array([new for _, _, new in plan])}
 
 
 @torch.no_grad()
@@ -71,12 +77,14 @@ def line_losses(lm: LanguageModel, lines: list[str], *, batch_size: int = 16) ->
 
     start = start_token_id(lm.tokenizer)
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
-    device = next(lm.model.parameters()).device
+    device = input_device(lm.model)
     encoded = [[start, *lm.tokenizer(line, add_special_tokens=False)["input_ids"]] for line in lines]
     if any(len(ids) < 2 for ids in encoded):
         raise ValueError("every line needs at least one token")
-    nll, correct, count = [], [], []
-    for first in range(0, len(encoded), batch_size):
+    nll = np.zeros(len(encoded), dtype=np.float64)
+    correct = np.zeros(len(encoded), dtype=np.int64)
+    firsts = list(range(0, len(encoded), batch_size))
+    for _, first in shard(firsts):  # each rank scores every world-th batch; the sums below gather them
         chunk = encoded[first : first + batch_size]
         width = max(len(ids) for ids in chunk)
         ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in chunk], device=device)
@@ -84,10 +92,10 @@ def line_losses(lm: LanguageModel, lines: list[str], *, batch_size: int = 16) ->
         logits = lm.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
         targets, valid = ids[:, 1:], mask[:, 1:].bool()
         losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-        nll += (losses * valid).sum(1).tolist()
-        correct += ((logits.argmax(-1) == targets) & valid).sum(1).tolist()
-        count += valid.sum(1).tolist()
-    return {"nll": np.array(nll), "correct": np.array(correct), "count": np.array(count)}
+        nll[first : first + len(chunk)] = (losses * valid).sum(1).tolist()
+        correct[first : first + len(chunk)] = ((logits.argmax(-1) == targets) & valid).sum(1).tolist()
+    nll, correct = sum_arrays(nll, correct)
+    return {"nll": nll, "correct": correct, "count": np.array([len(ids) - 1 for ids in encoded])}
 
 
 def lm_stats() -> dict[str, Callable[[dict[str, np.ndarray], np.ndarray], float]]:

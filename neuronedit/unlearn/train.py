@@ -17,7 +17,7 @@ from ..data.neutral import NEUTRAL_TEXTS
 from ..data.spans import diff_char_spans
 from ..editing import check_neurons
 from ..manifest import Edit
-from ..weight_edits import _record, model_name
+from ..weight_edits import _record, model_name, require_weights_in_memory
 from .confine import neuron_masks, trainable
 from .delta import delta_bytes, make_delta
 from .losses import LOSSES, kl_to_reference, nll, term_log_probs
@@ -188,6 +188,7 @@ def unlearn(
         raise ValueError("steps, batch_size and eval_every must be >= 1 and lr > 0")
     use_guard = spec.guard if guard is None else guard
     model, tokenizer = lm.model, lm.tokenizer
+    require_weights_in_memory(model, "unlearning updates")
     if neurons is not None:
         check_neurons(lm.sites, neurons)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

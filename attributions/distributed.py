@@ -1,0 +1,147 @@
+"""Data parallelism over a ``torch.distributed`` process group, and a no-op without one.
+
+Attribution scores and evaluation results are sums (or lists) over examples, so every rank
+works on its share of the batches and the results are combined: sums by ``all_reduce``,
+per-item values by ``all_gather_object``. Without an initialised process group every helper
+behaves as the single-process case (rank 0 of 1), so the same code runs either way.
+
+Batches are dealt round-robin (batch ``i`` goes to rank ``i % world``): the batches themselves
+are the same as in one process, so every per-batch result is the same, and only the order of
+the final summation differs.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence, TypeVar
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+__all__ = [
+    "all_gather_items", "all_reduce_sum", "barrier", "init_from_env", "is_distributed", "is_main", "local_device",
+    "rank", "rank_zero_first", "shard", "sum_arrays", "world_size",
+]
+
+T = TypeVar("T")
+
+
+def is_distributed() -> bool:
+    """True inside an initialised process group with more than one rank."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def is_main() -> bool:
+    """Rank 0 (or no process group): the process that prints and writes results."""
+    return rank() == 0
+
+
+def init_from_env(backend: str | None = None) -> bool:
+    """Join the process group that ``torchrun`` describes in the environment (``WORLD_SIZE`` > 1).
+
+    The backend defaults to ``nccl`` when CUDA is available and ``gloo`` otherwise. Returns
+    whether a multi-process group is active afterwards; without ``torchrun`` it does nothing.
+    """
+    if is_distributed():
+        return True
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    if not dist.is_available():
+        raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed support")
+    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend=backend)
+    return is_distributed()
+
+
+def local_device() -> torch.device:
+    """This rank's device: ``cuda:LOCAL_RANK`` when CUDA is available, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def _comm_device() -> torch.device:
+    """Where collective tensors must live for the active backend (nccl: this rank's GPU)."""
+    return local_device() if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def shard(items: Sequence[T]) -> list[tuple[int, T]]:
+    """This rank's share of ``items`` as ``(index, item)``: every ``world``-th, starting at ``rank``."""
+    r, w = rank(), world_size()
+    return [(i, item) for i, item in enumerate(items) if i % w == r]
+
+
+def all_reduce_sum(tensors: Sequence[torch.Tensor]) -> None:
+    """Sum each tensor over ranks, in place (float64 tensors stay float64; gloo and nccl both do that)."""
+    if not is_distributed():
+        return
+    device = _comm_device()
+    for tensor in tensors:
+        moved = tensor.to(device)
+        dist.all_reduce(moved, op=dist.ReduceOp.SUM)
+        if moved is not tensor:
+            tensor.copy_(moved.to(tensor.device))
+
+
+def sum_arrays(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Elementwise sums over ranks of numpy arrays (float64 or int64), e.g. per-item results that
+    each rank filled for its own items and left at zero elsewhere: the sum is then exact."""
+    if not is_distributed():
+        return arrays
+    out = []
+    for array in arrays:
+        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(_comm_device())
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        out.append(tensor.cpu().numpy())
+    return tuple(out)
+
+
+def all_gather_items(local: Sequence[tuple[int, T]], n: int) -> list[T]:
+    """Assemble per-index results from all ranks into one list of length ``n``, in index order.
+
+    Each rank passes the ``(index, value)`` pairs it computed (see :func:`shard`); every rank
+    gets the full list. Raises if an index is missing or computed twice.
+    """
+    parts: list[Any] = [list(local)]
+    if is_distributed():
+        parts = [None] * world_size()
+        dist.all_gather_object(parts, list(local))
+    out: list[Any] = [None] * n
+    seen = [False] * n
+    for part in parts:
+        for index, value in part:
+            if seen[index]:
+                raise RuntimeError(f"item {index} was computed by two ranks")
+            out[index], seen[index] = value, True
+    if not all(seen):
+        raise RuntimeError(f"{seen.count(False)} of {n} items were computed by no rank")
+    return out
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier(device_ids=[local_device().index]) if dist.get_backend() == "nccl" else dist.barrier()
+
+
+@contextmanager
+def rank_zero_first() -> Iterator[None]:
+    """Rank 0 runs the block first (e.g. to download or convert a model into a shared cache), the others after it."""
+    if not is_main():
+        barrier()
+    try:
+        yield
+    finally:
+        if is_main():
+            barrier()
