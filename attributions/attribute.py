@@ -170,15 +170,18 @@ def attribute(
         mine = [(i, b) for i, b in mine if i not in done]
     if method == "ablation" and mode == "mean":
         options["means"] = _mean_activations(lm, batches, layers)
-    if method in ("integrated_gradients", "ig2") and progress and is_main() and mine:
-        estimate = estimate_pass_memory(lm.model, sites, max((b for _, b in mine), key=lambda b: b.ids.shape[1]),
-                                        first_layer=layers[0], rows=max(internal_batch_size, batch_size))
-        print(f"attribute ({method}) memory estimate: {estimate.describe()}", file=sys.stderr)
     was_training = lm.model.training
     lm.model.eval()
     try:
+        if method in ("integrated_gradients", "ig2") and progress and is_main() and mine:
+            widest = max((b for _, b in mine), key=lambda b: b.ids.shape[1])
+            n_rows = widest.ids.shape[0]
+            rows = min(steps, max(1, internal_batch_size // n_rows)) * n_rows  # as the method tiles them
+            estimate = estimate_pass_memory(lm.model, sites, widest, first_layer=layers[0], rows=rows)
+            print(f"attribute ({method}) memory estimate: {estimate.describe()}", file=sys.stderr)
+        n_mine = len(shard(batches))
         bar = tqdm(mine, desc=f"attribute ({method})", disable=not (progress and is_main()), unit="batch",
-                   initial=len(shard(batches)) - len(mine), total=len(shard(batches)))
+                   initial=n_mine - len(mine), total=n_mine)
         for done_here, (index, batch) in enumerate(bar, start=1):
             stats.add(fn(lm.model, sites, batch, layers, **options), layers)  # type: ignore[operator]
             if saved is not None:

@@ -208,10 +208,10 @@ def test_device_map_with_disk_offload_matches_plain_model(model_dir: Path, tmp_p
         prune_(spread, neurons)
 
 
-def test_memory_estimate_matches_what_autograd_saves(model_dir: Path) -> None:
+def test_memory_estimate_scales_with_rows_and_counts_saved_tensors(model_dir: Path) -> None:
     from attributions.attribute import _batches
     from attributions.forward import collate, row_values
-    from attributions.memory import estimate_pass_memory
+    from attributions.memory import _probe, _saved_bytes, estimate_pass_memory
     from attributions.methods._common import frozen, leaf_activations
     from neuronedit.data import load
     from neuronedit.loading import load_model
@@ -219,22 +219,47 @@ def test_memory_estimate_matches_what_autograd_saves(model_dir: Path) -> None:
     lm = load_model(model_dir)
     encoded = PairPreference(list(load("probes:gender", split="dev"))[:4]).encode(lm.tokenizer)
     batch = collate(_batches(encoded.rows, 8)[0], lm.tokenizer.pad_token_id)
-    estimate = estimate_pass_memory(lm.model, lm.sites, batch, first_layer=0, rows=batch.ids.shape[0] * 3)
     weights = sum(p.numel() * p.element_size() for p in lm.model.parameters())
-    assert estimate.weights >= weights and estimate.saved_per_row > 0
-    saved = set()
+    # the saved-tensor count of a probe of k copies equals autograd's own count for a batch of k copies
+    probe = _probe(batch, 3)
+    params = {p.untyped_storage().data_ptr() for p in lm.model.parameters()}
+    seen: set[int] = set()
     total = 0
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         nonlocal total
         key = t.untyped_storage().data_ptr()
-        if key not in saved and key not in {p.untyped_storage().data_ptr() for p in lm.model.parameters()}:
-            saved.add(key)
+        if key not in seen and key not in params:
+            seen.add(key)
             total += t.untyped_storage().nbytes()
         return t
 
-    tiled = collate(_batches(encoded.rows, 8)[0] * 3, lm.tokenizer.pad_token_id)  # the rows of three IG steps
+    longest = int(batch.mask.sum(dim=1).argmax())
+    copies = collate([encoded.rows[longest]] * 3, lm.tokenizer.pad_token_id)
     with frozen(lm.model), leaf_activations([lm.sites[0]]), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        row_values(lm.model, tiled)
-    assert 0.5 * total <= estimate.saved_per_row * estimate.rows <= 1.5 * total
-    assert "GiB" in estimate.describe()
+        row_values(lm.model, copies)
+    assert _saved_bytes(lm.model, lm.sites, probe, 0) == total > 0
+    counted = estimate_pass_memory(lm.model, lm.sites, batch, first_layer=0, rows=24, measure=False)
+    assert counted.how == "saved tensors x 2" and counted.weights >= weights
+    assert counted.per_row == 2 * _saved_bytes(lm.model, lm.sites, _probe(batch, 8), 0) // 8
+    assert counted.total == counted.weights + 24 * counted.per_row
+    assert "rows" in counted.describe() and "GiB" in counted.describe()
+    later = estimate_pass_memory(lm.model, lm.sites, batch, first_layer=1, rows=24, measure=False)
+    assert later.per_row < counted.per_row  # scaling from a later layer keeps less of the graph
+    measured = estimate_pass_memory(lm.model, lm.sites, batch, first_layer=0, rows=24)
+    assert measured.per_row > 0 and measured.how in ("measured on a probe", "saved tensors x 2")
+
+
+def test_cli_transfer_under_torchrun_matches_one_process(model_dir: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    args = ["transfer", "--model", str(model_dir), "--domains", "gender", "race", "--k", "3", "--dose", "2",
+            "--n-boot", "100", "--batch-size", "4", "--quiet"]
+    _run([sys.executable, "-m", "neuronedit", *args, "--out", str(tmp_path / "one")], threads=2)
+    done = _run(_torchrun("-m", "neuronedit", *args, "--out", str(tmp_path / "two")))
+    assert done.stdout.count("report: ") == 1
+    one, two = pd.read_csv(tmp_path / "one" / "effects.csv"), pd.read_csv(tmp_path / "two" / "effects.csv")
+    assert list(one.columns) == list(two.columns) and len(one) == len(two) > 0
+    numeric = one.select_dtypes("number").columns
+    assert (one.drop(columns=numeric) == two.drop(columns=numeric)).all().all()
+    np.testing.assert_allclose(two[numeric].to_numpy(float), one[numeric].to_numpy(float), atol=1e-3, rtol=1e-6)
