@@ -158,7 +158,7 @@ def attribute(
     settings = {"batch_size": batch_size, "steps": steps, "mode": mode,
                 "subset": len(neurons) if neurons is not None else None}
     stats = _Stats((len(sites), sites[0].n_neurons))
-    mine = shard(batches)
+    mine = assigned = shard(batches)
     saved = None
     if checkpoint is not None:
         key = run_key({"fingerprint": fingerprint, "method": method, "objective": objective.describe(),
@@ -179,9 +179,8 @@ def attribute(
             rows = min(steps, max(1, internal_batch_size // n_rows)) * n_rows  # as the method tiles them
             estimate = estimate_pass_memory(lm.model, sites, widest, first_layer=layers[0], rows=rows)
             print(f"attribute ({method}) memory estimate: {estimate.describe()}", file=sys.stderr)
-        n_mine = len(shard(batches))
         bar = tqdm(mine, desc=f"attribute ({method})", disable=not (progress and is_main()), unit="batch",
-                   initial=n_mine - len(mine), total=n_mine)
+                   initial=len(assigned) - len(mine), total=len(assigned))
         for done_here, (index, batch) in enumerate(bar, start=1):
             stats.add(fn(lm.model, sites, batch, layers, **options), layers)  # type: ignore[operator]
             if saved is not None:

@@ -44,7 +44,6 @@ class PartialSums:
     def __init__(self, path: Path, key: str, sums: dict[str, torch.Tensor]) -> None:
         self.path, self.key, self.sums = path, key, sums
         self.done: list[int] = []
-        self.count = 0
 
     @classmethod
     def open(cls, directory: str | os.PathLike[str], *, rank: int, world: int, key: str,
@@ -64,8 +63,11 @@ class PartialSums:
             )
         state = cls(directory / f"rank{rank}-of{world}.safetensors", key, sums)
         if state.path.is_file():
-            with safe_open(str(state.path), framework="pt") as handle:
-                header = handle.metadata() or {}
+            try:
+                with safe_open(str(state.path), framework="pt") as handle:
+                    header = handle.metadata() or {}
+            except Exception as err:  # safetensors raises its own error types for damaged files
+                raise CheckpointMismatch(f"{state.path} cannot be read ({err}); delete it to start over") from err
             if header.get("format") != FORMAT:
                 raise CheckpointMismatch(f"{state.path} is not a neuronedit partial-sums file; delete it or pick another directory")
             if header.get("key") != key:
@@ -79,7 +81,6 @@ class PartialSums:
             for name, tensor in sums.items():
                 tensor.copy_(loaded[name])
             state.done = json.loads(header["done"])
-            state.count = int(header["count"])
         return state
 
     def save(self) -> None:
@@ -87,8 +88,7 @@ class PartialSums:
         tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         try:
             save_file({k: v.contiguous() for k, v in self.sums.items()}, str(tmp),
-                      metadata={"format": FORMAT, "key": self.key, "done": json.dumps(self.done),
-                                "count": str(self.count)})
+                      metadata={"format": FORMAT, "key": self.key, "done": json.dumps(self.done)})
             os.replace(tmp, self.path)
         finally:
             tmp.unlink(missing_ok=True)

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence, TypeVar
+from typing import Iterator, Sequence, TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
 __all__ = [
-    "all_gather_items", "all_reduce_sum", "barrier", "init_from_env", "is_distributed", "is_main", "local_device",
+    "all_reduce_sum", "barrier", "init_from_env", "is_distributed", "is_main", "local_device",
     "rank", "rank_zero_first", "shard", "sum_arrays", "world_size",
 ]
 
@@ -108,31 +108,12 @@ def sum_arrays(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-def all_gather_items(local: Sequence[tuple[int, T]], n: int) -> list[T]:
-    """Assemble per-index results from all ranks into one list of length ``n``, in index order.
-
-    Each rank passes the ``(index, value)`` pairs it computed (see :func:`shard`); every rank
-    gets the full list. Raises if an index is missing or computed twice.
-    """
-    parts: list[Any] = [list(local)]
-    if is_distributed():
-        parts = [None] * world_size()
-        dist.all_gather_object(parts, list(local))
-    out: list[Any] = [None] * n
-    seen = [False] * n
-    for part in parts:
-        for index, value in part:
-            if seen[index]:
-                raise RuntimeError(f"item {index} was computed by two ranks")
-            out[index], seen[index] = value, True
-    if not all(seen):
-        raise RuntimeError(f"{seen.count(False)} of {n} items were computed by no rank")
-    return out
-
-
 def barrier() -> None:
     if is_distributed():
-        dist.barrier(device_ids=[local_device().index]) if dist.get_backend() == "nccl" else dist.barrier()
+        if dist.get_backend() == "nccl":
+            dist.barrier(device_ids=[local_device().index])
+        else:
+            dist.barrier()
 
 
 @contextmanager

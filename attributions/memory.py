@@ -103,8 +103,10 @@ def _probe(batch: Batch, copies: int) -> Batch:
     )
 
 
-def _saved_bytes(model: nn.Module, sites: list[NeuronSite], probe: Batch, first_layer: int) -> int:
-    """Bytes of the distinct tensors autograd saves for backward (weights excluded)."""
+def _saved_bytes(model: nn.Module, sites: list[NeuronSite], probe: Batch, first_layer: int, *,
+                 backward: bool = False) -> int:
+    """Bytes of the distinct tensors autograd saves for backward (weights excluded), counted
+    during the probe's forward pass (then run backward too with ``backward``)."""
     weights = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()] if t.device.type != "meta"}
     seen: set[int] = set()
     saved = 0
@@ -118,9 +120,11 @@ def _saved_bytes(model: nn.Module, sites: list[NeuronSite], probe: Batch, first_
                 saved += tensor.untyped_storage().nbytes()
         return tensor
 
-    with frozen(model), leaf_activations([sites[first_layer]]), \
-            torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        row_values(model, probe)
+    with frozen(model), leaf_activations([sites[first_layer]]) as leaves:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            values = row_values(model, probe)
+        if backward:
+            torch.autograd.grad(values.sum(), [leaves[first_layer]])
     return saved
 
 
@@ -138,17 +142,20 @@ def estimate_pass_memory(model: nn.Module, sites: list[NeuronSite], batch: Batch
     copies = max(1, min(rows, PROBE_ROWS))
     probe = _probe(batch, copies)
 
-    def run() -> None:
-        with frozen(model), leaf_activations([sites[first_layer]]) as leaves:
-            values = row_values(model, probe)
-            torch.autograd.grad(values.sum(), [leaves[first_layer]])
+    saved = 0
+
+    def run() -> None:  # one forward and backward of the probe, counting what autograd saves
+        nonlocal saved
+        saved = _saved_bytes(model, sites, probe, first_layer, backward=True)
 
     peak = _measured_peak(run, batch.ids.device) if measure else None
+    if peak is None:
+        run()
     if peak is not None and batch.ids.device.type == "cuda":  # the allocator's own account: exact
         return MemoryEstimate(_weight_bytes(model), peak // copies, rows, width, "measured on a probe")
     # The resident size misses memory the C allocator kept from earlier work and reuses, so on
     # CPUs the measurement only ever raises the count of saved tensors (x 2 for the backward pass).
-    counted = 2 * _saved_bytes(model, sites, probe, first_layer)
+    counted = 2 * saved
     if peak is not None and peak > counted:
         return MemoryEstimate(_weight_bytes(model), peak // copies, rows, width, "measured on a probe")
     return MemoryEstimate(_weight_bytes(model), counted // copies, rows, width, "saved tensors x 2")

@@ -44,8 +44,8 @@ def _add_placement(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--offload-folder", default=None, help="folder for weights offloaded to disk")
 
 
-def _load(args: argparse.Namespace, spec: str | None = None) -> Any:
-    """Load ``--model`` (or ``spec``) with the placement options; rank 0 first under torchrun,
+def _load(args: argparse.Namespace) -> Any:
+    """Load ``--model`` with the placement options; rank 0 first under torchrun,
     so that a conversion into the shared cache happens once."""
     import json
 
@@ -58,7 +58,7 @@ def _load(args: argparse.Namespace, spec: str | None = None) -> Any:
         device_map = json.loads(Path(device_map).read_text())
     device = getattr(args, "device", None) or (str(local_device()) if is_distributed() else "cpu")
     with rank_zero_first():
-        return load_model(spec or args.model, dtype=getattr(args, "dtype", "float32"), device=device,
+        return load_model(args.model, dtype=getattr(args, "dtype", "float32"), device=device,
                           device_map=device_map, offload_folder=getattr(args, "offload_folder", None))
 
 
