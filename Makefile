@@ -20,12 +20,14 @@ setup: $(STAMP)
 demo-model: $(STAMP)
 	$(BIN)/neuronedit models --fetch-demo
 
-# The main job: locate gender/race/religion neurons on the demo model, edit them out, measure every
-# bias and perplexity, write figures and out/demo/report.html.
+# The main job, offline on real data bundled in the package: locate gender/race/religion neurons on
+# StereoSet dev halves, edit them out, measure every bias on StereoSet test halves, WinoBias, the
+# probes and the knowledge probes, and perplexity on WikiText-2; write figures and out/demo/report.html.
 DEMO_OUT ?= out/demo
+DEMO_ARGS ?= --max-items 200 --ppl-tokens 10000 --dose
 demo: demo-model
 	$(BIN)/neuronedit demo
-	$(BIN)/neuronedit transfer --model demo --out $(DEMO_OUT) --overwrite
+	$(BIN)/neuronedit transfer --model demo --out $(DEMO_OUT) --overwrite $(DEMO_ARGS)
 
 test: demo-model
 	$(BIN)/python -m pytest -ra

@@ -14,7 +14,9 @@ from typing import Any, Sequence
 
 from .forward import Row, start_token_id
 
-__all__ = ["Encoded", "ForgetLoss", "LanguageModeling", "Objective", "PairPreference", "TokenContrast"]
+__all__ = ["PAIR_SPANS", "Encoded", "ForgetLoss", "LanguageModeling", "Objective", "PairPreference", "TokenContrast"]
+
+PAIR_SPANS = ("all", "diff", "tail")
 
 
 @dataclass
@@ -80,6 +82,19 @@ def _pair_texts(pair: Any) -> tuple[str, str, str]:
     return str(pair.more), str(pair.less), str(getattr(pair, "prefix", "") or "")
 
 
+def _tail_positions(a: list[int], b: list[int]) -> tuple[list[int], list[int]]:
+    """Indices of the tokens of ``a`` and of ``b`` after their last difference (the shared tail)."""
+    tail = 0
+    while tail < min(len(a), len(b)) and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    head = 0
+    while head < min(len(a), len(b)) - tail and a[head] == b[head]:
+        head += 1
+    if head == len(a) == len(b):
+        return [], []
+    return list(range(len(a) - tail, len(a))), list(range(len(b) - tail, len(b)))
+
+
 def _diff_positions(a: list[int], b: list[int]) -> tuple[list[int], list[int]]:
     """Indices of the tokens of ``a`` and of ``b`` that are not in their common alignment."""
     keep_a, keep_b = [], []
@@ -95,15 +110,17 @@ class PairPreference(Objective):
 
     Args:
         span: ``"all"`` scores every token of both sentences; ``"diff"`` only the tokens where
-            the two differ.
+            the two differ (e.g. the pronoun, or StereoSet's attribute word); ``"tail"`` only the
+            tokens after the last difference, given the differing group term (the association
+            of a group term with what follows it, which its own frequency cannot move).
     """
 
     name = "pair"
     two_sided = True
 
     def __init__(self, pairs: Sequence[Any], span: str = "all") -> None:
-        if span not in ("all", "diff"):
-            raise ValueError(f"span must be 'all' or 'diff', not {span!r}")
+        if span not in PAIR_SPANS:
+            raise ValueError(f"span must be one of {', '.join(PAIR_SPANS)}, not {span!r}")
         self.pairs, self.span = list(pairs), span
 
     def describe(self) -> dict[str, Any]:
@@ -125,14 +142,18 @@ class PairPreference(Objective):
             if reason := _too_long(len(head) + max(map(len, texts)), max_len):
                 out.append(reason)
                 continue
-            spans = _diff_positions(*texts) if self.span == "diff" else [range(len(t)) for t in texts]
+            if self.span == "all":
+                spans: Any = [range(len(t)) for t in texts]
+            else:
+                spans = (_diff_positions if self.span == "diff" else _tail_positions)(*texts)
             rows = []
             for side, tokens, keep in ((1.0, texts[0], spans[0]), (-1.0, texts[1], spans[1])):
                 positions = [len(head) + k - 1 for k in keep]  # logits at p predict the token at p + 1
                 terms = [(p, tokens[p + 1 - len(head)], side) for p in positions]
                 rows.append(Row(ids=head + tokens, terms=terms, example=0, side=side, focus=positions))
             if not rows[0].terms and not rows[1].terms:
-                out.append("no differing tokens to score")
+                out.append("no differing tokens to score" if self.span != "tail"
+                           else "the two sentences share no tokens after the difference")
                 continue
             out.append(rows)
         return self._finish(out)

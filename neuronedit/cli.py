@@ -11,6 +11,11 @@ from typing import Any, Callable, Sequence
 
 __all__ = ["main"]
 
+# selection rules, spelled here so that building the parser does not import torch (a test keeps them
+# equal to attributions.selection.RULES and DEFAULT_RULE)
+RULES = ("top", "exclude_control", "consistent", "ratio", "difference")
+DEFAULT_RULE = "consistent"
+
 DEMO_PROMPTS = (
     "The nurse said that",
     "The secretary said that",
@@ -187,7 +192,9 @@ def _objective(args: argparse.Namespace) -> object:
     if not hasattr(items[0], "more"):
         raise ValueError(f"{args.data} holds {type(items[0]).__name__} items; use pair data for this objective")
     if args.objective == "pair":
-        return PairPreference(items, span=args.span)
+        from .suites import association_span
+
+        return PairPreference(items, span=association_span(loaded.name) if args.span == "auto" else args.span)
     if args.objective == "forget":
         return ForgetLoss([i.more for i in items], spans=[diff_char_spans(i.more, i.less) for i in items])
     return LanguageModeling([i.more for i in items])
@@ -216,7 +223,12 @@ def cmd_attribute(args: argparse.Namespace) -> int:
 
     scores.meta["data"] = args.data
     scores.meta["data_sha256"] = data_hashes(args.data)
-    if not args.no_control:
+    if not args.no_control and checkpoint is None and args.control_method == "grad_x_act":
+        from .controls import control_scores
+
+        scores.control = control_scores(lm, "lm", batch_size=args.batch_size, log=_say)  # cached per model
+        scores.control.meta["data"] = "built-in neutral corpus"
+    elif not args.no_control:
         scores.control = attribute(lm, LanguageModeling(list(NEUTRAL_TEXTS)), args.control_method,  # type: ignore[arg-type]
                                    checkpoint=checkpoint / "control" if checkpoint else None, **options)
         scores.control.meta["data"] = "built-in neutral corpus"
@@ -365,9 +377,10 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     _refuse_existing(out, args.overwrite)
-    if args.data != "probes" and ":" not in args.data:
-        raise ValueError("--data is 'probes' (built-in) or KIND:PATH of a benchmark with bias types, "
-                         "e.g. stereoset:../shared/data/stereoset/stereoset_dev_flat.jsonl")
+    from .data import parse_spec
+
+    if args.data != "probes":
+        parse_spec(args.data)  # a bad spec fails here, before the model loads
     from attributions.distributed import is_distributed, is_main
 
     if is_distributed() and args.edit == "unlearn":
@@ -382,8 +395,10 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         from .unlearn import unlearning_edit
 
         edit = unlearning_edit(args.unlearn_method, confine=args.confine, lr=args.lr, steps=args.steps)
-    result = transfer_matrix(lm, args.domains, data=args.data, method=args.method, selection=args.rule, k=args.k,
-                             dose=args.dose, edit=edit, ppl_text=args.ppl_text, n_boot=args.n_boot,
+    result = transfer_matrix(lm, args.domains, data=args.data, objective=args.objective, method=args.method,
+                             selection=args.rule, control=args.control, k=args.k, dose=args.dose, edit=edit,
+                             ppl_text=args.ppl_text, ppl_tokens=args.ppl_tokens, max_items=args.max_items,
+                             n_boot=args.n_boot,
                              seed=args.seed, batch_size=args.batch_size, log=log)
     if not is_main():
         return 0
@@ -450,7 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--objective", choices=["pair", "contrast", "forget", "lm"], default="pair")
     at.add_argument("--method", default="grad_x_act",
                     choices=["activation", "grad_x_act", "integrated_gradients", "ig2", "ablation"])
-    at.add_argument("--span", choices=["all", "diff"], default="all", help="pair objective: tokens to score")
+    at.add_argument("--span", choices=["auto", "all", "diff", "tail"], default="all",
+                    help="pair objective: tokens to score (auto: what the data's association score reads: the "
+                         "differing span for StereoSet/WinoBias/gender probes, the tokens after the group term "
+                         "otherwise)")
     at.add_argument("--prompt", action="append", help="contrast objective: a prompt (repeatable)")
     at.add_argument("--a", default=" he", help="contrast objective: first token")
     at.add_argument("--b", default=" she", help="contrast objective: second token")
@@ -474,8 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     ed.add_argument("--model", default="demo", help="demo, a .gguf file, a checkpoint directory or a hub id")
     ed.add_argument("--scores", help="scores file from `neuronedit attribute` to select neurons from")
     ed.add_argument("--top-k", type=int, help="number of neurons to select (default 50, the measured default)")
-    ed.add_argument("--rule", choices=["top", "exclude_control", "ratio", "difference"],
-                    help="selection rule (default exclude_control when the file has control scores)")
+    ed.add_argument("--rule", choices=list(RULES),
+                    help=f"selection rule (default {DEFAULT_RULE} when the file has control scores)")
     ed.add_argument("--neurons", help="a saved NeuronSet (JSON) instead of --scores")
     ed.add_argument("--mode", choices=["prune", "zero", "scale", "mean"], default="prune",
                     help="prune: write-out and read-in zeroed; zero: write-out zeroed; scale: write-out x factor; "
@@ -494,22 +512,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("transfer", help="remove each bias's neurons, measure every bias: matrix, plots, report.html")
     tr.add_argument("--model", default="demo", help="demo, a .gguf file, a checkpoint directory or a hub id")
-    tr.add_argument("--data", default="probes",
-                    help="'probes' (built-in, default) or KIND:PATH with bias types (e.g. stereoset:FILE); "
-                         "its dev half locates neurons, its test half evaluates")
+    tr.add_argument("--data", default="stereoset",
+                    help="where neurons are located: 'stereoset' (bundled StereoSet dev data, default), 'probes' "
+                         "(built-in templates) or KIND:PATH with bias types; its dev half locates, its test half, "
+                         "WinoBias (gender), the probes and the knowledge probes evaluate")
+    tr.add_argument("--objective", default="all", choices=["auto", "all", "diff", "tail"],
+                    help="tokens the pair objective scores: all (default), the differing span, the tokens after the "
+                         "group term, or auto (what the source's association score reads)")
+    tr.add_argument("--control", default="lm", choices=["lm", "lm+knowledge"],
+                    help="neurons to keep: important for language modelling (lm) or also for the knowledge probes")
     tr.add_argument("--domains", nargs="+", default=["gender", "race", "religion"])
     tr.add_argument("--method", default="grad_x_act",
                     choices=["activation", "grad_x_act", "integrated_gradients", "ig2", "ablation"])
-    tr.add_argument("--rule", default="exclude_control", choices=["top", "exclude_control", "ratio", "difference"])
+    tr.add_argument("--rule", default=DEFAULT_RULE, choices=list(RULES))
     tr.add_argument("--k", type=int, default=50, help="neurons removed per source in the matrix")
-    tr.add_argument("--dose", type=int, nargs="*", default=[10, 50, 200, 1000], help="sizes for the dose-response")
+    tr.add_argument("--dose", type=int, nargs="*", default=[10, 50, 200], help="sizes for the dose-response")
     tr.add_argument("--edit", choices=["zero", "mean", "unlearn"], default="zero",
                     help="zero/mean: hook edit of the selected neurons; unlearn: unlearn each source's dev pairs")
     tr.add_argument("--unlearn-method", default="masked_token", help="with --edit unlearn")
     tr.add_argument("--confine", action="store_true", help="with --edit unlearn: only the selected neurons change")
     tr.add_argument("--lr", type=float, default=1e-5, help="with --edit unlearn")
     tr.add_argument("--steps", type=int, default=40, help="with --edit unlearn")
-    tr.add_argument("--ppl-text", help="text:PATH for perplexity (default: the built-in held-out neutral text)")
+    tr.add_argument("--ppl-text", default="text:bundled",
+                    help="real text for perplexity (default text:bundled, WikiText-2 validation, never used to select)")
+    tr.add_argument("--ppl-tokens", type=int, default=20000, help="tokens of --ppl-text to score")
+    tr.add_argument("--max-items", type=int, help="cap each domain's dev and test half of --data (evenly spaced)")
     tr.add_argument("--n-boot", type=int, default=1000)
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--batch-size", type=int, default=16)

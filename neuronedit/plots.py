@@ -43,25 +43,29 @@ def _symmetric_norm(values: np.ndarray) -> TwoSlopeNorm:
 
 
 def transfer_heatmap(result: TransferResult, path: str | os.PathLike[str] | None = None, *,
-                     value: str = "abs_delta") -> Figure:
-    """Source x target heatmap of the change in bias (``abs_delta``: change in |bias - 50|, negative =
-    less biased; ``delta``: change in points), diverging colours centred at zero, each cell annotated
-    with the change and its 95% interval; cells whose interval excludes zero are marked with *.
-    Perplexity change per source is shown in the right-hand column."""
-    cells = result.cells()
-    sources, targets = result.sources, result.targets
+                     value: str = "abs_delta", benchmark: str | None = None) -> Figure:
+    """Source x target heatmap on one benchmark (default: the first) of the change in its association
+    score (``abs_delta``: change in |bias - neutral|, negative = less biased; ``delta``: signed change),
+    diverging colours centred at zero, each cell annotated with the change and its 95% interval;
+    cells whose interval excludes zero are marked with *. Perplexity change per source is shown in
+    the right-hand column."""
+    benchmark = benchmark or result.benchmarks[0]
+    cells = result.cells(benchmark=benchmark)
+    sources, targets = result.sources, result.targets_of(benchmark)
     grid = np.full((len(sources), len(targets)), np.nan)
     labels = [["" for _ in targets] for _ in sources]
     for i, source in enumerate(sources):
         for j, target in enumerate(targets):
-            row = cells[(cells["source"] == source) & (cells["target"] == target)]
+            row = cells[(cells["source"] == source) & (cells["target"] == target) & (cells["role"] == "bias")]
             if row.empty:
                 continue
             r = row.iloc[0]
             low, high = r[f"{value}_ci_low"], r[f"{value}_ci_high"]
             grid[i, j] = r[value]
             star = "*" if (low > 0 or high < 0) else ""
-            labels[i][j] = f"{r[value]:+.1f}{star}\n[{low:+.1f}, {high:+.1f}]\n{r['before']:.1f}→{r['after']:.1f}"
+            digits = 2 if r["metric"] == "assoc_gap" else 1
+            labels[i][j] = (f"{r[value]:+.{digits}f}{star}\n[{low:+.{digits}f}, {high:+.{digits}f}]\n"
+                            f"{r['before']:.{digits}f}→{r['after']:.{digits}f} ({r['metric']})")
     fig, (ax, side) = plt.subplots(1, 2, figsize=(2.0 * len(targets) + 3.2, 1.25 * len(sources) + 1.8),
                                    gridspec_kw={"width_ratios": [len(targets), 1.1]})
     norm = _symmetric_norm(grid)
@@ -72,9 +76,9 @@ def transfer_heatmap(result: TransferResult, path: str | os.PathLike[str] | None
             ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8, color="white" if strong else "black")
     ax.set_xticks(range(len(targets)), targets)
     ax.set_yticks(range(len(sources)), sources)
-    ax.set_xlabel("target bias (held-out items)")
+    ax.set_xlabel(f"target bias on {benchmark} (held-out items)")
     ax.set_ylabel("source: neurons removed")
-    unit = "change in |bias − 50| (points)" if value == "abs_delta" else "change in bias (points)"
+    unit = "change in |bias − neutral|" if value == "abs_delta" else "change in bias"
     ax.set_title(f"{unit}, k = {result.k}; * = 95% interval excludes 0", fontsize=10)
     fig.colorbar(image, ax=ax, label=unit, shrink=0.85)
     ppl = cells[cells["target"] == "perplexity"].set_index("source")
@@ -85,8 +89,8 @@ def transfer_heatmap(result: TransferResult, path: str | os.PathLike[str] | None
             r = ppl.loc[source]
             side.text(0.5, 1 - (i + 0.5) / len(sources), f"{r['delta']:+.1f}%\n[{r['delta_ci_low']:+.1f}, "
                       f"{r['delta_ci_high']:+.1f}]", ha="center", va="center", fontsize=8, transform=side.transAxes)
-    fig.suptitle(f"Removing one bias's neurons: effect on every bias ({result.settings.get('model', '')})",
-                 fontsize=11)
+    fig.suptitle(f"Removing one bias's neurons: association scores on {benchmark} "
+                 f"({result.settings.get('model', '')})", fontsize=11)
     save_figure(fig, path)
     return fig
 
@@ -119,13 +123,16 @@ def overlap_heatmap(result: TransferResult, path: str | os.PathLike[str] | None 
 
 
 def dose_response(result: TransferResult, path: str | os.PathLike[str] | None = None) -> Figure:
-    """Per source: every target's bias (top, with 95% bands; dashed line at 50) and perplexity
-    (bottom) as the number of removed neurons grows."""
+    """Per source: every target's association score on the first benchmark (top, with 95% bands;
+    dashed line at no bias) and perplexity (bottom) as the number of removed neurons grows."""
+    benchmark = result.benchmarks[0]
     dose = result.dose()
+    dose = dose[(dose["benchmark"] == benchmark) | (dose["role"] == "cost")]
     sources = result.sources
     fig, axes = plt.subplots(2, len(sources), figsize=(4.0 * len(sources), 5.6), sharex=True, squeeze=False,
                              gridspec_kw={"height_ratios": [2, 1]})
     colours = dict(zip(result.targets, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    neutral = float(dose["neutral"].dropna().iloc[0]) if "neutral" in dose and dose["neutral"].notna().any() else 50.0
     for col, source in enumerate(sources):
         top, bottom = axes[0, col], axes[1, col]
         rows = dose[dose["source"] == source]
@@ -137,9 +144,9 @@ def dose_response(result: TransferResult, path: str | os.PathLike[str] | None = 
             high = np.concatenate([[t["before_ci_high"].iloc[0]], t["after_ci_high"].to_numpy()])
             top.plot(ks, value, marker="o", ms=3, color=colours[target], label=target)
             top.fill_between(ks, low, high, color=colours[target], alpha=0.15)
-        top.axhline(50, color="grey", ls="--", lw=0.8)
+        top.axhline(neutral, color="grey", ls="--", lw=0.8)
         top.set_title(f"removing {source} neurons", fontsize=10)
-        top.set_ylabel("bias (% stereotypical)" if col == 0 else "")
+        top.set_ylabel(f"{benchmark}: association" if col == 0 else "")
         p = rows[rows["target"] == "perplexity"].sort_values("k")
         if not p.empty:
             ks = np.concatenate([[0], p["k"].to_numpy()])
@@ -181,7 +188,11 @@ def all_figures(result: TransferResult, out_dir: str | os.PathLike[str]) -> dict
     """Write the four figures into ``out_dir``; returns ``{name: figure}``."""
     out = Path(out_dir)
     figures = {
-        "transfer_heatmap": transfer_heatmap(result, out / "transfer_heatmap"),
+        f"transfer_heatmap_{b}": transfer_heatmap(result, out / f"transfer_heatmap_{b}", benchmark=b)
+        for b in result.benchmarks
+    }
+    save_figure(figures[f"transfer_heatmap_{result.benchmarks[0]}"], out / "transfer_heatmap")  # the main one
+    figures |= {
         "overlap_heatmap": overlap_heatmap(result, out / "overlap_heatmap"),
         "dose_response": dose_response(result, out / "dose_response"),
         "layer_histogram": layer_histogram(result, out / "layer_histogram"),

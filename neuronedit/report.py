@@ -7,8 +7,10 @@ import html
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from .analysis.result import TransferResult
 from .cache import atomic_file
@@ -31,30 +33,46 @@ def _image(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def _cells_table(result: TransferResult) -> str:
-    cells = result.cells()
-    random = result.cells("random").set_index(["source", "target"])
-    head = ("<tr><th>source</th><th>target</th><th>before</th><th>after</th><th>change (points)</th>"
-            "<th>change in |bias−50|</th><th>random control after</th><th>vs control</th></tr>")
+def _ci(r: Any, name: str, digits: int = 1, sign: str = "+") -> str:
+    return (f"{r[name]:{sign}.{digits}f} [{r[name + '_ci_low']:{sign}.{digits}f}, "
+            f"{r[name + '_ci_high']:{sign}.{digits}f}]")
+
+
+def _cells_table(result: TransferResult, benchmark: str) -> str:
+    cells = result.cells(benchmark=benchmark)
+    random = result.cells("random", benchmark=benchmark).set_index(["source", "suite", "target"])
+    head = ("<tr><th>source</th><th>target</th><th>association measure</th><th>before</th><th>after</th>"
+            "<th>change</th><th>change in |bias − neutral|</th><th>random control after</th><th>vs control</th>"
+            "<th>standard score before → after</th><th>LMS before → after</th><th>skipped</th></tr>")
     rows = []
-    for _, r in cells.iterrows():
-        if r["target"] == "perplexity":
-            rand = random.loc[(r["source"], "perplexity")]
-            rows.append(f"<tr><td>{html.escape(r['source'])}</td><td>perplexity</td><td>{r['before']:.2f}</td>"
-                        f"<td>{r['after']:.2f}</td><td>{r['delta']:+.1f}% [{r['delta_ci_low']:+.1f}, "
-                        f"{r['delta_ci_high']:+.1f}]</td><td></td><td>{rand['after']:.2f} ({rand['delta']:+.1f}%)</td>"
-                        "<td></td></tr>")
-            continue
-        rand = random.loc[(r["source"], r["target"])]
+    for _, r in cells[cells["role"] == "bias"].iterrows():
+        rand = random.loc[(r["source"], r["suite"], r["target"])]
+        d = 2 if r["metric"] == "assoc_gap" else 1
+        standard = next((m for m in ("score", "ss") if f"{m}_before" in r and pd.notna(r[f"{m}_before"])), None)
+        std_cell = (f"{standard}: {r[standard + '_before']:.1f} → {r[standard + '_after']:.1f} "
+                    f"({_ci(r, standard + '_delta')})" if standard else "")
+        lms = (f"{r['lms_before']:.1f} → {r['lms_after']:.1f} ({_ci(r, 'lms_delta')})"
+               if "lms_before" in r and pd.notna(r["lms_before"]) else "")
         rows.append(
             f"<tr><td>{html.escape(r['source'])}</td><td>{html.escape(r['target'])}</td>"
-            f"<td>{r['before']:.1f} [{r['before_ci_low']:.1f}, {r['before_ci_high']:.1f}]</td>"
-            f"<td>{r['after']:.1f} [{r['after_ci_low']:.1f}, {r['after_ci_high']:.1f}]</td>"
-            f"<td>{r['delta']:+.1f} [{r['delta_ci_low']:+.1f}, {r['delta_ci_high']:+.1f}]</td>"
-            f"<td>{r['abs_delta']:+.1f} [{r['abs_delta_ci_low']:+.1f}, {r['abs_delta_ci_high']:+.1f}]</td>"
-            f"<td>{rand['after']:.1f}</td>"
-            f"<td>{r['vs_control']:+.1f} [{r['vs_control_ci_low']:+.1f}, {r['vs_control_ci_high']:+.1f}]</td></tr>"
+            f"<td>{html.escape(r['metric'])}</td><td>{_ci(r, 'before', d, '')}</td><td>{_ci(r, 'after', d, '')}</td>"
+            f"<td>{_ci(r, 'delta', d)}</td><td>{_ci(r, 'abs_delta', d)}</td><td>{rand['after']:.{d}f}</td>"
+            f"<td>{_ci(r, 'vs_control', d)}</td><td>{std_cell}</td><td>{lms}</td><td>{int(r['skipped'])}</td></tr>"
         )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _side_table(result: TransferResult, role: str) -> str:
+    chosen, random = result.cells(), result.cells("random").set_index(["source", "suite", "target"])
+    head = ("<tr><th>source</th><th>suite</th><th>measure</th><th>before</th><th>after</th><th>change</th>"
+            "<th>random control after</th></tr>")
+    rows = []
+    for _, r in chosen[chosen["role"] == role].iterrows():
+        rand = random.loc[(r["source"], r["suite"], r["target"])]
+        unit = "%" if role == "cost" else ""
+        rows.append(f"<tr><td>{html.escape(r['source'])}</td><td>{html.escape(r['suite'])}</td>"
+                    f"<td>{html.escape(r['metric'])}</td><td>{r['before']:.2f}</td><td>{r['after']:.2f}</td>"
+                    f"<td>{_ci(r, 'delta')}{unit}</td><td>{rand['after']:.2f} ({rand['delta']:+.1f}{unit})</td></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -70,20 +88,25 @@ def write_report(result: TransferResult, out_dir: str | os.PathLike[str], *, com
         plt.close(fig)
     settings = json.dumps(result.settings, indent=1, default=str)
     summary = "".join(f"<li>{html.escape(line)}</li>" for line in result.summary())
+    matrices = "".join(f"<h2>Transfer matrix: {html.escape(b)}</h2>{_image(out / f'transfer_heatmap_{b}.png')}"
+                       f"{_cells_table(result, b)}" for b in result.benchmarks)
     overlap = result.overlap[result.overlap["a"] < result.overlap["b"]]
     overlap_rows = "".join(f"<tr><td>{html.escape(r['a'])}</td><td>{html.escape(r['b'])}</td><td>{r['jaccard']:.3f}</td>"
                            f"<td>{int(r['shared'])}</td><td>{r['spearman']:.3f}</td></tr>" for _, r in overlap.iterrows())
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>neuronedit transfer report</title>
 <style>{_STYLE}</style></head><body>
 <h1>Cross-domain transfer: {html.escape(str(result.settings.get('model', '')))}</h1>
-<p class="note">Bias measures are the share of held-out pairs (percent) where the model prefers the
-stereotypical sentence; 50 means no preference. Changes are item-paired against the unedited model with
-95% bootstrap intervals; "vs control" compares |bias − 50| after the edit with a random edit of the same
-number of neurons per layer (negative = the located neurons did more). Perplexity is on text held out
-from neuron selection.</p>
+<p class="note">Every bias is read with an association score that a change in how often a group term is
+predicted cannot move: <code>assoc</code>, the percent of held-out pairs whose stereotypical side wins
+(50 = no bias), or <code>assoc_gap</code>, a balanced log-odds in nats (0 = no bias); the standard
+whole-sentence score and StereoSet's LMS stand beside it. Changes are item-paired against the unedited
+model with 95% bootstrap intervals; "vs control" compares |bias − neutral| after the edit with a random
+edit of the same number of neurons per layer (negative = the located neurons did more). Knowledge probes
+are accuracies to keep; perplexity is on real text held out from neuron selection.</p>
 <h2>Summary</h2><ul>{summary}</ul>
-<h2>Transfer matrix</h2>{_image(out / 'transfer_heatmap.png')}
-{_cells_table(result)}
+{matrices}
+<h2>Knowledge kept (accuracy, test halves of the knowledge probes)</h2>{_side_table(result, "knowledge")}
+<h2>Cost: perplexity on real text</h2>{_side_table(result, "cost")}
 <h2>Dose-response</h2>{_image(out / 'dose_response.png')}
 <h2>Neuron overlap between domains</h2>{_image(out / 'overlap_heatmap.png')}
 <table><tr><th>a</th><th>b</th><th>Jaccard</th><th>shared</th><th>Spearman</th></tr>{overlap_rows}</table>

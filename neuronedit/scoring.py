@@ -20,8 +20,10 @@ from attributions import LanguageModel
 from attributions.distributed import is_main, shard, sum_arrays
 from attributions.forward import accepts_logits_to_keep, input_device, logits_at, max_positions, start_token_id
 
+from .masked_scoring import pll_shared_tokens
+
 __all__ = [
-    "TextScores", "encode_request", "is_masked_lm", "max_positions", "pll_shared_tokens", "score_texts",
+    "TextScores", "encode_request", "is_masked_lm", "max_positions", "pll_shared_tokens", "score_encoded", "score_texts",
     "start_token_id",
 ]
 
@@ -77,8 +79,26 @@ def score_texts(
     Raises:
         ValueError: an empty text, or a request longer than the model's context (by index).
     """
+    encoded = [encode_request(lm.tokenizer, prefix, text) for prefix, text in requests]
+    return score_encoded(lm, encoded, batch_size=batch_size, padding_side=padding_side, share_prefix=share_prefix,
+                         progress=progress, desc=desc)
+
+
+@torch.no_grad()
+def score_encoded(
+    lm: LanguageModel,
+    encoded: Sequence[tuple[list[int], int]],
+    *,
+    batch_size: int = 32,
+    padding_side: str = "right",
+    share_prefix: bool = True,
+    progress: bool = False,
+    desc: str = "scoring",
+) -> TextScores:
+    """Score token sequences ``(ids, begin)``: the summed log-probability of ``ids[begin:]`` given
+    ``ids[:begin]`` (``ids[0]`` is the start token). :func:`score_texts` tokenizes and calls this; the
+    association measures call it with sequences cut after the span they score."""
     tokenizer, model = lm.tokenizer, lm.model
-    encoded = [encode_request(tokenizer, prefix, text) for prefix, text in requests]
     limit = max_positions(model)
     for index, (ids, begin) in enumerate(encoded):
         if len(ids) <= begin:
@@ -92,9 +112,14 @@ def score_texts(
                         progress=progress, desc=desc)
 
 
+def _wide(logits: torch.Tensor) -> torch.Tensor:
+    """Logits in float32, or float64 when the model computes in float64."""
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))
+
+
 def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """log p(target) from logits ``[..., vocab]`` and targets ``[...]``, in float32."""
-    logits = logits.float()
+    """log p(target) from logits ``[..., vocab]`` and targets ``[...]``, in float32 (or float64)."""
+    logits = _wide(logits)
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
@@ -164,7 +189,7 @@ def _score_shared(model: torch.nn.Module, encoded: Sequence[tuple[list[int], int
         out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
                     use_cache=True, **kwargs)
         logits = out.logits if kwargs else out.logits[:, keep]
-        kept_lp = torch.log_softmax(logits.float(), dim=-1)  # [groups, len(needed), vocab]
+        kept_lp = torch.log_softmax(_wide(logits), dim=-1)  # [groups, len(needed), vocab]
         # tokens inside the shared part that a member scores, and each member's first token after it
         rows, conts = [], []
         for row, (members, shared) in enumerate(batch):
@@ -240,56 +265,3 @@ def _score_plain(model: torch.nn.Module, encoded: Sequence[tuple[list[int], int]
 def is_masked_lm(model: torch.nn.Module) -> bool:
     """True for encoder models scored by pseudo-log-likelihood (``*ForMaskedLM``)."""
     return type(model).__name__.endswith("ForMaskedLM")
-
-
-@torch.no_grad()
-def pll_shared_tokens(
-    lm: LanguageModel, pairs: Sequence[tuple[str, str]], *, batch_size: int = 32, progress: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """CrowS-Pairs pseudo-log-likelihood for masked LMs (Nangia et al. 2020).
-
-    For each pair, the tokens both sentences share (aligned with difflib, special tokens
-    excluded) are masked one at a time; each sentence's score is the summed log-probability of
-    its shared tokens. Only the unmodified tokens are scored, so neither sentence is favoured
-    for containing rarer words.
-
-    Returns:
-        ``(first, second)``: ``[n_pairs]`` float64 scores of ``pairs[k][0]`` and ``pairs[k][1]``.
-    """
-    import difflib
-
-    tokenizer, model = lm.tokenizer, lm.model
-    if tokenizer.mask_token_id is None:
-        raise ValueError("pseudo-log-likelihood needs a tokenizer with a mask token")
-    special = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
-    jobs: list[tuple[int, int, list[int], int]] = []  # (pair, side, ids, masked position)
-    for k, (first, second) in enumerate(pairs):
-        ids = [tokenizer(first)["input_ids"], tokenizer(second)["input_ids"]]
-        matcher = difflib.SequenceMatcher(a=ids[0], b=ids[1], autojunk=False)
-        for block in matcher.get_matching_blocks():
-            for offset in range(block.size):
-                if ids[0][block.a + offset] in special:
-                    continue
-                jobs.append((k, 0, ids[0], block.a + offset))
-                jobs.append((k, 1, ids[1], block.b + offset))
-    scores = np.zeros((len(pairs), 2), dtype=np.float64)
-    device = input_device(model)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    chunks = [jobs[i : i + batch_size] for i in range(0, len(jobs), batch_size)]
-    for _, chunk in tqdm(shard(chunks), desc="pseudo-log-likelihood", disable=not (progress and is_main()), unit="batch"):
-        width = max(len(ids) for _, _, ids, _ in chunk)
-        batch = torch.full((len(chunk), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, (_, _, ids, position) in enumerate(chunk):
-            batch[row, : len(ids)] = torch.tensor(ids)
-            mask[row, : len(ids)] = 1
-            batch[row, position] = tokenizer.mask_token_id
-        logits = model(input_ids=batch.to(device), attention_mask=mask.to(device)).logits.float()
-        rows = torch.arange(len(chunk))
-        positions = torch.tensor([job[3] for job in chunk])
-        targets = torch.tensor([job[2][job[3]] for job in chunk])
-        picked = torch.log_softmax(logits[rows, positions], dim=-1)[rows, targets].double().cpu().numpy()
-        for (k, side, _, _), value in zip(chunk, picked):
-            scores[k, side] += value
-    (scores,) = sum_arrays(scores)
-    return scores[:, 0], scores[:, 1]

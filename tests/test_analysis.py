@@ -13,7 +13,7 @@ import torch
 from tiny_models import tiny_model, tiny_model_dir, tiny_tokenizer
 
 from attributions import LanguageModel, NeuronSet, PairPreference, attribute
-from attributions.selection import select
+from attributions.selection import DEFAULT_RULE, select
 from neuronedit import evaluate, masked
 from neuronedit.analysis import TransferResult, domains_from, edit_effects, random_like, spearman, transfer_matrix
 from neuronedit.data.neutral import heldout_corpus
@@ -33,16 +33,17 @@ def tiny_lm() -> LanguageModel:
 
 @pytest.fixture(scope="module")
 def domains():
-    out = domains_from(["gender", "religion"])
+    out = domains_from(["gender", "religion"], "probes", others=False)
     for d in out:
         d.attribution = d.attribution[:16]
-        d.evaluation = d.evaluation[:40]
+        d.evaluation = [d.evaluation[0][:40]]
     return out
 
 
 @pytest.fixture(scope="module")
 def result(tiny_lm, domains) -> TransferResult:
-    return transfer_matrix(tiny_lm, domains, k=4, dose=(2, 8), n_boot=200, log=None)
+    return transfer_matrix(tiny_lm, domains, k=4, dose=(2, 8), n_boot=200, log=None, ppl_text=heldout_corpus(),
+                           objective="auto")
 
 
 def test_random_like_copies_the_layer_distribution():
@@ -106,21 +107,25 @@ def test_transfer_matrix_shape_and_independent_recomputation(tiny_lm, domains, r
         assert len(neurons) == 4
     cell = result.cells().set_index(["source", "target"])
     # recompute one cell without the analysis code: attribute, select, mask, evaluate
-    scores = attribute(tiny_lm, PairPreference(domains[0].attribution), "grad_x_act")
+    assert result.settings["objective"] == {"gender": "diff", "religion": "tail"}
+    scores = attribute(tiny_lm, PairPreference(domains[0].attribution, span="diff"), "grad_x_act")
     from attributions import LanguageModeling
     from neuronedit.data.neutral import NEUTRAL_TEXTS
     scores.control = attribute(tiny_lm, LanguageModeling(list(NEUTRAL_TEXTS)), "grad_x_act")
-    neurons = select(scores, 4, "exclude_control")
+    neurons = select(scores, 4, DEFAULT_RULE)
     assert neurons == result.selected["gender"]
     with masked(tiny_lm, neurons):
-        direct = evaluate(tiny_lm, [domains[1].evaluation, heldout_corpus()], progress=False, n_boot=10)
+        direct = evaluate(tiny_lm, [domains[1].evaluation[0], heldout_corpus()], progress=False, n_boot=10)
     assert cell.loc[("gender", "religion"), "after"] == pytest.approx(
+        direct.get("probes-religion", "religion").intervals["assoc"].value)
+    assert cell.loc[("gender", "religion"), "score_after"] == pytest.approx(
         direct.get("probes-religion", "religion").intervals["score"].value)
     assert cell.loc[("gender", "perplexity"), "after"] == pytest.approx(
         direct.get("perplexity", "none").intervals["perplexity"].value, rel=1e-6)
     row = cell.loc[("gender", "gender")]
     random_after = result.cells("random").set_index(["source", "target"]).loc[("gender", "gender"), "after"]
-    assert row["vs_control"] == pytest.approx(abs(row["after"] - 50) - abs(random_after - 50))
+    assert row["metric"] == "assoc_gap" and row["neutral"] == 0  # gender probes: balanced log-odds
+    assert row["vs_control"] == pytest.approx(abs(row["after"]) - abs(random_after))
     overlap = result.overlap.set_index(["a", "b"])
     assert overlap.loc[("gender", "religion"), "jaccard"] == pytest.approx(
         result.selected["gender"].jaccard(result.selected["religion"]))
@@ -149,7 +154,7 @@ def test_result_save_load_and_plots(result, tmp_path):
         plotted = [a for a in fig.axes if a.get_label() != "<colorbar>"]
         assert plotted and all(a.get_title() or a.get_xlabel() for a in plotted)
     dose_ax = dose_response(result).axes[0]
-    assert dose_ax.get_ylabel() == "bias (% stereotypical)" and len(dose_ax.lines) == 2 + 1  # targets + 50 line
+    assert dose_ax.get_ylabel() == "probes: association" and len(dose_ax.lines) == 2 + 1  # targets + no-bias line
 
 
 def test_report_is_self_contained(result, tmp_path):
@@ -203,10 +208,12 @@ def test_domains_from_a_benchmark_file_with_bias_types(tiny_lm, tmp_path):
                           "unrelated": f"the {t} was paris"})
     path = tmp_path / "stereoset.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in lines))
-    domains = domains_from(["gender", "religion"], f"stereoset:{path}")
+    domains = domains_from(["gender", "religion"], f"stereoset:{path}", others=False)
     for d in domains:
-        assert d.attribution and d.evaluation and not {i.id for i in d.attribution} & {i.id for i in d.evaluation}
-    result = transfer_matrix(tiny_lm, domains, k=2, dose=(), n_boot=50, log=None)
-    assert set(result.cells()["metric"]) == {"ss", "perplexity"}
+        test = d.evaluation[0]
+        assert d.attribution and test and not {i.id for i in d.attribution} & {i.id for i in test}
+    result = transfer_matrix(tiny_lm, domains, k=2, dose=(), n_boot=50, log=None, ppl_text=heldout_corpus())
+    assert set(result.cells()["metric"]) == {"assoc", "perplexity"} and result.benchmarks == ["stereoset"]
+    assert {"ss_before", "lms_before", "lms_delta"} <= set(result.effects.columns)
     with pytest.raises(ValueError, match="no items of bias type 'race'"):
         domains_from(["race"], f"stereoset:{path}")

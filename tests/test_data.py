@@ -123,7 +123,7 @@ def test_probes_are_minimal_pairs_split_by_word(domain):
 
 def test_load_specs_filters_and_errors():
     with pytest.raises(ValueError, match="not KIND:PATH.*probes"):
-        load("stereoset")
+        load("nonsense")
     with pytest.raises(ValueError, match="unknown probe domain 'age'"):
         load("probes:age")
     with pytest.raises(FileNotFoundError, match="no such file"):

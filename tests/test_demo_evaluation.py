@@ -17,7 +17,8 @@ def test_demo_gender_probe_bias_and_naive_agreement(demo_lm):
     result = evaluate(demo_lm, [probes], n_boot=300, progress=False)
     entry = result.to_dict()["probes-gender"]["gender"]
     assert entry["n"] == 140
-    assert entry["ci"][0] > 50, "the demo model prefers the stereotyped pronoun on held-out occupations"
+    assert entry["metric"] == "assoc_gap" and entry["ci"][0] > 0, "stereotyped pronoun, beyond its frequency"
+    assert entry["score"]["ci"][0] > 50, "and by the standard share"
     gaps = result.get("probes-gender", "gender").data["gap"]
     for k in range(0, 140, 35):  # spot-check against the one-at-a-time scorer
         item = probes[k]
@@ -31,5 +32,5 @@ def test_demo_stereoset_dev_gender_when_shared_data_present(demo_lm, shared_data
     items = load(f"stereoset:{shared_data / 'stereoset' / 'stereoset_dev_flat.jsonl'}", bias_type="gender",
                  split="test")
     out = evaluate(demo_lm, [items[:60]], n_boot=200, progress=False).to_dict()["stereoset"]["gender"]
-    assert out["n"] == 60 and 0 <= out["score"] <= 100 and out["lms"]["value"] > 60
+    assert out["n"] == 60 and out["metric"] == "assoc" and 0 <= out["value"] <= 100 and out["lms"]["value"] > 60
 

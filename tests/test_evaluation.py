@@ -57,21 +57,22 @@ def test_json_shape(result):
     out = json.loads(json.dumps(result.to_dict()))
     assert set(out) == {"crows", "stereoset", "winobias", "bbq", "probes-religion", "perplexity", "settings"}
     gender = out["crows"]["gender"]
-    assert gender["n"] == 2 and gender["metric"] == "score" and len(gender["ci"]) == 2
-    assert gender["ci"][0] <= gender["score"] <= gender["ci"][1]
+    assert gender["n"] == 2 and gender["metric"] == "assoc" and len(gender["ci"]) == 2
+    assert gender["ci"][0] <= gender["value"] <= gender["ci"][1] and "score" in gender  # standard beside it
     assert set(out["stereoset"]) == {"gender", "profession", "religion"}
     assert {"lms", "icat"} <= set(out["stereoset"]["gender"])
     assert out["bbq"]["religion"]["metric"] == "bias_ambig" and "accuracy" in out["bbq"]["religion"]
-    assert out["perplexity"]["score"] > 1 and out["perplexity"]["tokens"] > 10
+    assert out["perplexity"]["value"] > 1 and out["perplexity"]["tokens"] > 10
     assert out["probes-religion"]["religion"]["n"] == 216
 
 
 def test_compare_counts_flips(tiny_lm, result):
     same = compare(result, result, n_boot=50)
-    assert (same["diff"] == 0).all() and (same.dropna(subset=["flipped"])["flipped"] == 0).all()
+    defined = same.dropna(subset=["before"])
+    assert (defined["diff"] == 0).all() and (same.dropna(subset=["flipped"])["flipped"] == 0).all()
     after = evaluate(tiny_lm, SUITES[:1], n_boot=50, progress=False)
     flipped = after.get("crows", "gender")
-    flipped.data = {"gap": -flipped.data["gap"]}
+    flipped.data = {**flipped.data, "gap": -flipped.data["gap"]}
     flipped.decision = -flipped.decision
     before = evaluate(tiny_lm, SUITES[:1], n_boot=50, progress=False)
     table = compare(before, after, n_boot=50)
@@ -101,4 +102,5 @@ def test_identical_pairs_are_ties_not_decisions(tiny_lm):
              PairItem(more="the nurse said she", less="the nurse said he", bias_type="gender", id="t1", source="x")]
     out = evaluate(tiny_lm, [Dataset(items, kind="pairs", spec="x", bias_type=None, split=None)], n_boot=20,
                    progress=False).to_dict()["pairs"]["gender"]
-    assert out["ties"] == 1 and out["n"] == 2 and out["score"] in (0.0, 100.0)
+    assert out["ties"] == 1 and out["n"] == 2 and out["score"]["value"] in (0.0, 100.0)
+    assert [s["id"] for s in out["skipped"]] == ["t0"]  # and the association measure lists it as skipped

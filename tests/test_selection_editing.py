@@ -11,7 +11,7 @@ import torch
 from tiny_models import tiny_model, tiny_model_dir, tiny_tokenizer
 
 from attributions import LanguageModel, NeuronScores, NeuronSet
-from attributions.selection import select
+from attributions.selection import DEFAULT_RULE, select
 from neuronedit.data.spans import diff_char_spans
 from neuronedit.editing import masked
 
@@ -108,7 +108,7 @@ def test_cli_attribute_writes_scores_with_control(tmp_path):
            "--quiet"]
     done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
     assert done.returncode == 0, done.stderr
-    assert "top 10 by rule 'exclude_control'" in done.stdout
+    assert f"top 10 by rule '{DEFAULT_RULE}'" in done.stdout
     scores = NeuronScores.load(out)
     assert scores.shape == (2, 48) and scores.meta["n_examples"] == 12 and scores.meta["data"] == "probes:gender"
     assert scores.control is not None and scores.control.meta["objective"] == "lm"
@@ -119,3 +119,10 @@ def test_cli_attribute_writes_scores_with_control(tmp_path):
                               capture_output=True, text=True)
     assert contrast.returncode == 0, contrast.stderr
     assert NeuronScores.load(tmp_path / "c.safetensors").control is None
+
+
+def test_cli_rule_names_match_the_library():
+    from attributions import selection
+    from neuronedit import cli
+
+    assert cli.RULES == selection.RULES and cli.DEFAULT_RULE == selection.DEFAULT_RULE

@@ -157,6 +157,37 @@ def test_retain_ceiling_rolls_back_and_restoring_undoes_everything():
     assert applied_edit_ids(lm) == []
 
 
+def test_ceiling_watches_real_text_never_trained_on():
+    from neuronedit.data.realtext import monitor_sentences
+
+    lm = _lm()
+    edit = unlearn(lm, PAIRS, "masked_token", lr=1e-3, steps=2, batch_size=2, eval_every=2)
+    assert edit.provenance["monitor_texts"] == 48 and edit.provenance["retain_texts"] > 0
+    text = load("text:bundled").text
+    first_20k_tokens = text[: len(text) // 5]  # far beyond the 20,000 tokens the reports score
+    assert all(s[:-2] not in first_20k_tokens for s in monitor_sentences())
+    assert not set(monitor_sentences()) & set(" ".join(p) for p in PAIRS)
+
+
+def test_knowledge_guard_rolls_back_when_knowledge_falls():
+    # forgetting the knowledge probes themselves must lower their accuracy: the guard stops it
+    facts = list(load("probes:knowledge-gender", split="dev"))[:12]
+    lm = _lm(seed=1)
+    before = {k: v.clone() for k, v in lm.model.state_dict().items()}
+    edit = unlearn(lm, facts, "gradient_ascent", lr=5e-2, steps=6, batch_size=4, eval_every=1, retain_weight=0.0,
+                   max_retain_ppl_increase=None, knowledge=facts, max_knowledge_drop=0.0)
+    history = edit.provenance["history"]
+    assert "knowledge fell by more than 0.0 points" in edit.provenance["stopped"], history
+    assert history[-1]["knowledge"] < history[0]["knowledge"]
+    from neuronedit.unlearn.train import _preference
+    assert _preference(lm, facts) == pytest.approx(history[-2]["knowledge"], abs=0.01)  # rolled back
+    unguarded = _lm(seed=1)
+    assert all(torch.equal(v, before[k]) for k, v in unguarded.model.state_dict().items())
+    edit = unlearn(unguarded, facts, "gradient_ascent", lr=5e-2, steps=6, batch_size=4, eval_every=1,
+                   retain_weight=0.0, max_retain_ppl_increase=None)
+    assert edit.provenance["stopped"] == "steps"  # without the guard the same run goes on
+
+
 def test_dual_guard_stops_at_the_crossing_and_keeps_the_state_closer_to_50():
     # reversed probes: the tiny model prefers these "stereotypical" sides 100%, dual pushes past 50%
     pairs = [(p.less, p.more) for p in list(load("probes:gender", split="dev"))[:15]]

@@ -258,7 +258,7 @@ def test_fuzzed_manifests_fail_only_with_clear_errors(edit, fmt, wrap):
 def test_cli_edit_and_apply(tmp_path):
     """attribute -> edit (default rule and k) -> reload with plain transformers; apply the manifest to the base."""
     from attributions import NeuronScores
-    from attributions.selection import DEFAULT_K
+    from attributions.selection import DEFAULT_K, DEFAULT_RULE
 
     model_dir = tiny_model_dir(tmp_path / "m")
 
@@ -271,10 +271,10 @@ def test_cli_edit_and_apply(tmp_path):
     done = cli("edit", "--model", str(model_dir), "--scores", str(scores), "--mode", "prune", "--out",
                str(tmp_path / "e"))
     assert done.returncode == 0, done.stderr
-    assert f"by rule 'exclude_control' (k={DEFAULT_K}, the default)" in done.stdout
+    assert f"by rule '{DEFAULT_RULE}' (k={DEFAULT_K}, the default)" in done.stdout
     manifest = load_manifest(tmp_path / "e")
     chosen = manifest[0].neurons
-    assert len(chosen) == DEFAULT_K and manifest[0].provenance["rule"] == "exclude_control"
+    assert len(chosen) == DEFAULT_K and manifest[0].provenance["rule"] == DEFAULT_RULE
     assert manifest[0].provenance["data_sha256"] == {"probes:gender": "built-in"}
     base = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     with masked(base, chosen):

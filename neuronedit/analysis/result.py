@@ -14,6 +14,7 @@ import pandas as pd
 from attributions import NeuronSet
 
 from ..cache import atomic_file
+from .effects import benchmark_of
 
 __all__ = ["TransferResult"]
 
@@ -23,11 +24,12 @@ class TransferResult:
     """Results of :func:`~neuronedit.analysis.transfer_matrix`.
 
     Attributes:
-        effects: one row per (source, k, edit, target): ``before``/``after`` values of the target's
-            bias measure (perplexity for ``target == "perplexity"``) with intervals, ``delta``
-            (points; percent for perplexity), ``abs_delta`` (change in |bias - 50|) and, for the
-            selected edit at the main k, ``vs_control`` (|after - 50| minus the random control's),
-            each with a paired bootstrap 95% interval. ``edit`` is ``selected`` or ``random``.
+        effects: one row per (source, k, edit, suite, target) with the columns of
+            :func:`~neuronedit.analysis.edit_effects`: ``benchmark`` and ``role`` (bias, knowledge,
+            cost), the primary (association) measure ``before``/``after`` with intervals, ``delta``,
+            ``abs_delta`` (change in |bias - neutral|) and, for the selected edit at the main k,
+            ``vs_control`` against the random control, each with a paired bootstrap 95% interval;
+            the standard score and LMS beside it. ``edit`` is ``selected`` or ``random``.
         overlap: Jaccard of the selected sets and Spearman correlation of the scores, per domain pair.
         layers: selected neurons per layer and source.
         settings: everything needed to reproduce the run, with the model's weight fingerprint.
@@ -49,54 +51,86 @@ class TransferResult:
         return list(dict.fromkeys(self.effects["source"]))
 
     @property
+    def benchmarks(self) -> list[str]:
+        """Benchmarks with bias targets, in the order evaluated (e.g. stereoset, winobias, probes)."""
+        bias = self.effects[self.effects["role"] == "bias"]
+        return list(dict.fromkeys(bias["benchmark"]))
+
+    def targets_of(self, benchmark: str) -> list[str]:
+        rows = self.effects[(self.effects["role"] == "bias") & (self.effects["benchmark"] == benchmark)]
+        return list(dict.fromkeys(rows["target"]))
+
+    @property
     def targets(self) -> list[str]:
-        return list(dict.fromkeys(t for t in self.effects["target"] if t != "perplexity"))
+        """The bias targets of the first benchmark."""
+        return self.targets_of(self.benchmarks[0]) if self.benchmarks else []
 
-    def cells(self, edit: str = "selected") -> pd.DataFrame:
-        """The rows of the matrix (main k) for ``edit`` (``selected`` or ``random``)."""
+    def cells(self, edit: str = "selected", benchmark: str | None = None) -> pd.DataFrame:
+        """The rows at the main k for ``edit`` (``selected`` or ``random``); with ``benchmark``, its bias
+        rows and the perplexity rows only."""
         frame = self.effects
-        return frame[(frame["k"] == self.k) & (frame["edit"] == edit)].reset_index(drop=True)
+        frame = frame[(frame["k"] == self.k) & (frame["edit"] == edit)]
+        if benchmark is not None:
+            frame = frame[(frame["benchmark"] == benchmark) | (frame["role"] == "cost")]
+        return frame.reset_index(drop=True)
 
-    def matrix(self, value: str = "abs_delta", edit: str = "selected") -> pd.DataFrame:
-        """Source x target table of ``value`` at the main k (targets include ``perplexity`` for ``delta``)."""
-        cells = self.cells(edit)
-        if value != "delta":
-            cells = cells[cells["target"] != "perplexity"]
+    def matrix(self, value: str = "abs_delta", edit: str = "selected", benchmark: str | None = None) -> pd.DataFrame:
+        """Source x target table of ``value`` at the main k on one benchmark (default: the first);
+        ``value="delta"`` adds the perplexity column."""
+        cells = self.cells(edit, benchmark or self.benchmarks[0])
+        cells = cells[(cells["role"] == "bias") | ((cells["role"] == "cost") & (value == "delta"))]
         table = cells.pivot(index="source", columns="target", values=value)
-        order = [t for t in [*self.targets, "perplexity"] if t in table.columns]
+        order = [t for t in [*self.targets_of(benchmark or self.benchmarks[0]), "perplexity"] if t in table.columns]
         return table.loc[self.sources, order]
+
+    def knowledge(self, edit: str = "selected") -> pd.DataFrame:
+        """Source x knowledge domain: change in knowledge accuracy (points) at the main k."""
+        cells = self.cells(edit)
+        cells = cells[cells["role"] == "knowledge"]
+        if cells.empty:
+            return pd.DataFrame(index=self.sources)
+        return cells.pivot(index="source", columns="target", values="delta").loc[self.sources]
 
     def dose(self) -> pd.DataFrame:
         """Rows of the selected edits at every k (dose-response)."""
         return self.effects[self.effects["edit"] == "selected"].sort_values(["source", "k"]).reset_index(drop=True)
 
+    def _describe(self, row: Any, random: Any) -> str:
+        unit = " nats" if row["metric"] == "assoc_gap" else ""
+        neutral = row.get("neutral", 50.0)
+        significant = row["abs_delta_ci_high"] < 0 or row["abs_delta_ci_low"] > 0
+        beats = row.get("vs_control_ci_high", math.nan) < 0
+        spread = abs(row["before"] - neutral) or 1.0
+        overshoot = (row["before"] - neutral) * (row["after"] - neutral) < 0 and abs(row["after"] - neutral) > 0.1 * spread
+        return (f"{row['target']} {row['before']:.2f} -> {row['after']:.2f}{unit}"
+                f"{' (past ' + format(neutral, 'g') + ': reversed)' if overshoot else ''} "
+                f"(|bias-{neutral:g}| {row['abs_delta']:+.2f} [{row['abs_delta_ci_low']:+.2f}, "
+                f"{row['abs_delta_ci_high']:+.2f}]{', significant' if significant else ''}"
+                f"{', beyond the random control' if beats else ''}; random {random['after']:.2f})")
+
     def summary(self) -> list[str]:
-        """One sentence per source: how its own bias, the other biases and perplexity moved."""
+        """One sentence per source and benchmark: how each bias moved, then knowledge and perplexity."""
         lines = []
-        selected_cells = self.cells()
         for source in self.sources:
-            cells = selected_cells[selected_cells["source"] == source].set_index("target")
-            random = self.cells("random")
-            random = random[random["source"] == source].set_index("target")
+            chosen, random = self.cells(), self.cells("random")
+            chosen, random = chosen[chosen["source"] == source], random[random["source"] == source]
             parts = []
-            for target in self.targets:
-                if target not in cells.index:
-                    continue
-                row = cells.loc[target]
-                significant = row["abs_delta_ci_high"] < 0 or row["abs_delta_ci_low"] > 0
-                beats = row.get("vs_control_ci_high", math.nan) < 0
-                overshoot = (row["before"] - 50) * (row["after"] - 50) < 0 and abs(row["after"] - 50) > 5
-                parts.append(
-                    f"{target} {row['before']:.1f} -> {row['after']:.1f}{' (past 50: reversed)' if overshoot else ''} "
-                    f"(|bias-50| {row['abs_delta']:+.1f} "
-                    f"[{row['abs_delta_ci_low']:+.1f}, {row['abs_delta_ci_high']:+.1f}]"
-                    f"{', significant' if significant else ''}{', beyond the random control' if beats else ''}; "
-                    f"random {random.loc[target, 'after']:.1f})"
-                )
-            ppl = cells.loc["perplexity"] if "perplexity" in cells.index else None
-            cost = (f"; perplexity {ppl['before']:.2f} -> {ppl['after']:.2f} ({ppl['delta']:+.1f}%, random "
-                    f"{random.loc['perplexity', 'delta']:+.1f}%)" if ppl is not None else "")
-            lines.append(f"Removing {self.k} {source} neurons: " + "; ".join(parts) + cost + ".")
+            for benchmark in self.benchmarks:
+                rows = chosen[(chosen["benchmark"] == benchmark) & (chosen["role"] == "bias")]
+                described = [self._describe(r, random[(random["suite"] == r["suite"]) &
+                                                      (random["target"] == r["target"])].iloc[0])
+                             for _, r in rows.iterrows()]
+                parts.append(f"{benchmark}: " + "; ".join(described))
+            known = chosen[chosen["role"] == "knowledge"]
+            if not known.empty:
+                parts.append("knowledge " + ", ".join(f"{r['target']} {r['before']:.1f} -> {r['after']:.1f}"
+                                                       for _, r in known.iterrows()))
+            ppl = chosen[chosen["role"] == "cost"]
+            if not ppl.empty:
+                p, q = ppl.iloc[0], random[random["role"] == "cost"].iloc[0]
+                parts.append(f"perplexity {p['before']:.2f} -> {p['after']:.2f} ({p['delta']:+.1f}%, random "
+                             f"{q['delta']:+.1f}%)")
+            lines.append(f"Removing {self.k} {source} neurons: " + " | ".join(parts) + ".")
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,6 +154,10 @@ class TransferResult:
         """Read ``results.json`` (or the folder holding it)."""
         path = Path(path)
         data = json.loads((path / "results.json" if path.is_dir() else path).read_text())
-        return cls(effects=pd.DataFrame(data["effects"]), overlap=pd.DataFrame(data["overlap"]),
+        effects = pd.DataFrame(data["effects"])
+        if "role" not in effects:  # results written before benchmarks and roles were recorded
+            effects["role"] = ["cost" if t == "perplexity" else "bias" for t in effects["target"]]
+            effects["benchmark"] = [benchmark_of(s) for s in effects["suite"]]
+        return cls(effects=effects, overlap=pd.DataFrame(data["overlap"]),
                    layers=pd.DataFrame(data["layers"]), settings=data["settings"],
                    selected={s: NeuronSet(map(tuple, n)) for s, n in data["selected"].items()})

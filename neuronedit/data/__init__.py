@@ -2,14 +2,17 @@
 
 ``load("crows:PATH" | "stereoset:PATH" | "winobias:PATH" | "bbq:PATH" | "text:PATH" |
 "probes:gender|race|religion", bias_type=None, split=None)``: the same strings the CLI takes
-after ``--data``.
+after ``--data``. ``stereoset``, ``winobias`` and ``text`` also take ``KIND:bundled`` or just
+``KIND``: the dev copies shipped in the package (:mod:`neuronedit.data.bundled`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
+from .bundled import BUNDLED, bundled_path
 from .items import BBQItem, PairItem, StereoSetItem, TextCorpus, canonical_bias_type
 from .loaders import DataFormatError, load_bbq, load_crows, load_stereoset, load_text, load_winobias
 from .probes import PROBE_DOMAINS, probe_pairs
@@ -17,7 +20,7 @@ from .split import SPLITS, split_of
 
 __all__ = [
     "BBQItem", "DataFormatError", "Dataset", "KINDS", "PROBE_DOMAINS", "PairItem", "StereoSetItem", "TextCorpus",
-    "canonical_bias_type", "load", "parse_spec", "probe_pairs",
+    "canonical_bias_type", "group_key", "load", "parse_spec", "probe_pairs",
 ]
 
 KINDS: dict[str, Callable[[Path], Any]] = {
@@ -49,17 +52,26 @@ class Dataset(list):  # type: ignore[type-arg]
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
-    """Split ``"kind:rest"``; raise a ValueError naming the accepted kinds."""
+    """Split ``"kind:rest"``; a bare kind with bundled data means ``"kind:bundled"``.
+
+    Raises a ValueError naming the accepted forms and kinds.
+    """
     kind, sep, rest = spec.partition(":")
-    if not sep or kind not in (*KINDS, "probes") or not rest:
+    if not sep and kind in BUNDLED:
+        return kind, "bundled"
+    if not sep or kind not in (*KINDS, "probes") or not rest or (rest == "bundled" and kind not in BUNDLED):
+        why = f"there is no bundled copy of {kind!r}; " if kind in KINDS and (not sep or rest == "bundled") else ""
         raise ValueError(
-            f"data spec {spec!r} is not KIND:PATH; KIND is one of {', '.join((*KINDS, 'probes'))} "
-            "(e.g. stereoset:../shared/data/stereoset/stereoset_dev_flat.jsonl or probes:gender)"
+            f"data spec {spec!r} is not KIND:PATH, KIND:bundled or probes:DOMAIN; {why}"
+            f"KIND is one of {', '.join(KINDS)}; KIND:bundled (or KIND alone) reads the copy shipped "
+            f"in the package and exists for {', '.join(BUNDLED)} "
+            "(e.g. stereoset:../shared/data/stereoset/stereoset_dev_flat.jsonl, stereoset:bundled or probes:gender)"
         )
     return kind, rest
 
 
-def _group_key(item: Any) -> str:
+def group_key(item: Any) -> str:
+    """The key that keeps near-copies in one half: StereoSet target, BBQ template, probe word, pair id."""
     if isinstance(item, StereoSetItem):
         return f"{item.bias_type}:{item.target.lower()}"
     if isinstance(item, BBQItem):
@@ -71,7 +83,8 @@ def load(spec: str, *, bias_type: str | None = None, split: str | None = None) -
     """Load a benchmark or probe set.
 
     Args:
-        spec: ``KIND:PATH`` or ``probes:DOMAIN``.
+        spec: ``KIND:PATH``, ``KIND:bundled`` or just ``KIND`` (the copy shipped in the package,
+            for stereoset, winobias and text), or ``probes:DOMAIN``.
         bias_type: keep only items of this (canonical) bias type.
         split: ``"dev"`` or ``"test"``: a deterministic half, grouped so the halves share no
             probe word, StereoSet target, BBQ template or WinoBias/CrowS pair. None keeps all.
@@ -84,9 +97,17 @@ def load(spec: str, *, bias_type: str | None = None, split: str | None = None) -
         raise ValueError(f"split must be one of {SPLITS} or None, not {split!r}")
     if kind == "probes":
         items: Any = probe_pairs(rest)
+    elif rest == "bundled":
+        items = KINDS[kind](bundled_path(kind))
     else:
-        items = KINDS[kind](Path(rest).expanduser())
+        path = Path(rest).expanduser()
+        if not path.exists() and kind in BUNDLED:
+            raise FileNotFoundError(f"no such file: {path} (from data spec {spec!r}; "
+                                    f"{kind}:bundled or just {kind} reads the copy shipped in the package)")
+        items = KINDS[kind](path)
     if kind == "text":
+        if rest == "bundled":
+            items = dataclasses.replace(items, id="wikitext2-valid", source="bundled:wikitext2/valid.txt")
         return items
     if bias_type is not None:
         wanted = canonical_bias_type(bias_type)
@@ -95,5 +116,5 @@ def load(spec: str, *, bias_type: str | None = None, split: str | None = None) -
         if not items:
             raise ValueError(f"{spec} has no items of bias type {wanted!r}; it has {', '.join(available)}")
     if split is not None:
-        items = [i for i in items if (i.meta.get("split") if kind == "probes" else split_of(_group_key(i))) == split]
+        items = [i for i in items if (i.meta.get("split") if kind == "probes" else split_of(group_key(i))) == split]
     return Dataset(items, kind=kind, spec=spec, bias_type=bias_type, split=split)

@@ -1,13 +1,15 @@
 """Loaders for the standard bias benchmarks and plain text. Malformed input raises
-:class:`DataFormatError` naming the file, the line and the reason."""
+:class:`DataFormatError` naming the file, the line and the reason. Every loader also reads
+gzip-compressed files (names ending in ``.gz``) transparently."""
 
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 from .items import BBQItem, PairItem, StereoSetItem, TextCorpus, canonical_bias_type
 
@@ -28,8 +30,20 @@ def _require(path: Path) -> Path:
     return path
 
 
+def open_text(path: str | Path, newline: str | None = None) -> IO[str]:
+    """Open ``path`` for reading as UTF-8 text, decompressing with gzip when its name ends in ``.gz``."""
+    if str(path).endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", newline=newline)
+    return open(path, encoding="utf-8", newline=newline)
+
+
+def _plain_name(path: Path) -> str:
+    """The file name without a ``.gz`` suffix, so ids (and dev/test splits) match the uncompressed file."""
+    return path.name.removesuffix(".gz")
+
+
 def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -56,7 +70,7 @@ def load_crows(path: str | Path) -> list[PairItem]:
     """CrowS-Pairs CSV (``sent_more, sent_less, stereo_antistereo, bias_type, ...``)."""
     path = _require(Path(path))
     items = []
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open_text(path, newline="") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in CROWS_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
@@ -95,7 +109,7 @@ LABELS = ("stereotype", "anti-stereotype", "unrelated")
 def load_stereoset(path: str | Path) -> list[StereoSetItem]:
     """StereoSet: the original nested JSON (``data.intrasentence[*].sentences``) or the flat JSONL."""
     path = _require(Path(path))
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         head = handle.read(4096).lstrip()
     if head.startswith("{") and '"data"' in head[:200] and "\n{" not in head:
         return _load_stereoset_nested(path)
@@ -114,7 +128,8 @@ def load_stereoset(path: str | Path) -> list[StereoSetItem]:
 
 def _load_stereoset_nested(path: Path) -> list[StereoSetItem]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))["data"]
+        with open_text(path) as handle:
+            data = json.load(handle)["data"]
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise DataFormatError(path, None, f"not StereoSet JSON with a 'data' object ({err})") from None
     items = []
@@ -140,7 +155,7 @@ _WINO_LINE = re.compile(r"^(\d+)\s+(.*)$")
 
 def _wino_sentences(path: Path) -> dict[int, tuple[str, int]]:
     out = {}
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -156,11 +171,14 @@ def load_winobias(path: str | Path) -> list[PairItem]:
     """WinoBias bracket files as pro/anti pairs (``more`` = pro-stereotyped sentence).
 
     ``path`` may be one ``pro_*``/``anti_*`` file (its partner is found beside it) or a
-    directory (all ``pro_stereotyped_*`` files in it with their partners).
+    directory (all ``pro_stereotyped_type*`` files in it, plain or ``.gz``, each with the
+    ``anti_stereotyped`` partner of the same suffix).
     """
     path = _require(Path(path))
     if path.is_dir():
-        pros = sorted(path.glob("pro_stereotyped_type*"))
+        found = sorted(path.glob("pro_stereotyped_type*"))
+        # A file present both plain and as .gz counts once (the plain copy).
+        pros = [p for p in found if not (p.name.endswith(".gz") and p.with_name(_plain_name(p)) in found)]
         if not pros:
             raise DataFormatError(path, None, "no pro_stereotyped_type* files in this directory")
     else:
@@ -173,10 +191,11 @@ def load_winobias(path: str | Path) -> list[PairItem]:
         pro_lines, anti_lines = _wino_sentences(pro), _wino_sentences(anti)
         if pro_lines.keys() != anti_lines.keys():
             raise DataFormatError(anti, None, f"its sentence numbers do not match those of {pro.name}")
+        name = _plain_name(pro)
         for number, (more, line) in pro_lines.items():
             less = anti_lines[number][0]
-            items.append(PairItem(more=more, less=less, bias_type="gender", id=f"{pro.name}-{number}",
-                                  source=str(pro), meta={"line": line, "group": f"{pro.name}-{number}"}))
+            items.append(PairItem(more=more, less=less, bias_type="gender", id=f"{name}-{number}",
+                                  source=str(pro), meta={"line": line, "group": f"{name}-{number}"}))
     return items
 
 
@@ -236,9 +255,12 @@ def load_text(path: str | Path) -> TextCorpus:
     """A plain-text corpus (e.g. WikiText-2 ``valid.txt``) as one string."""
     path = _require(Path(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        with open_text(path) as handle:
+            text = handle.read()
     except UnicodeDecodeError as err:
         raise DataFormatError(path, None, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except (gzip.BadGzipFile, EOFError) as err:
+        raise DataFormatError(path, None, f"not a readable gzip file ({err})") from None
     if not text.strip():
         raise DataFormatError(path, None, "the file is empty")
-    return TextCorpus(text=text, id=path.name, source=str(path))
+    return TextCorpus(text=text, id=_plain_name(path), source=str(path))

@@ -21,8 +21,9 @@ Word lists and their sources:
 from __future__ import annotations
 
 from .items import PairItem
+from .knowledge import KNOWLEDGE_DOMAINS, knowledge_pairs
 
-__all__ = ["PROBE_DOMAINS", "probe_pairs"]
+__all__ = ["KNOWLEDGE_DOMAINS", "PROBE_DOMAINS", "knowledge_pairs", "probe_pairs"]
 
 FEMALE_OCCUPATIONS = (
     "nurse", "secretary", "receptionist", "hairdresser", "housekeeper", "librarian", "nanny", "dietitian",
@@ -105,11 +106,19 @@ def _grouped(domain: str, groups: tuple[tuple[str, str, tuple[str, ...]], ...]) 
 
 
 def probe_pairs(domain: str) -> list[PairItem]:
-    """All built-in pairs of ``domain`` (``gender``, ``race`` or ``religion``); ``meta["split"]`` is dev/test."""
+    """All built-in pairs of ``domain``; ``meta["split"]`` is dev/test.
+
+    ``gender``, ``race`` or ``religion``: bias probes (``more`` is the stereotype-consistent side).
+    ``knowledge-gender``, ``knowledge-race`` or ``knowledge-religion``: knowledge probes from
+    :func:`neuronedit.data.knowledge.knowledge_pairs` (``more`` is the factually correct side).
+    """
     if domain == "gender":
         return _gender()
     if domain == "race":
         return _grouped("race", RACE_GROUPS)
     if domain == "religion":
         return _grouped("religion", RELIGION_GROUPS)
-    raise ValueError(f"unknown probe domain {domain!r}; choose one of {', '.join(PROBE_DOMAINS)}")
+    if domain.startswith("knowledge-") and domain.removeprefix("knowledge-") in KNOWLEDGE_DOMAINS:
+        return knowledge_pairs(domain.removeprefix("knowledge-"))
+    names = (*PROBE_DOMAINS, *(f"knowledge-{d}" for d in KNOWLEDGE_DOMAINS))
+    raise ValueError(f"unknown probe domain {domain!r}; choose one of {', '.join(names)}")

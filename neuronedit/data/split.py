@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["SPLITS", "split_of"]
+__all__ = ["PARTS", "SPLITS", "part_of", "split_of"]
 
 SPLITS = ("dev", "test")
+PARTS = ("locate", "select")
+"""Two parts of a dev half: one to locate neurons on, one to choose settings on (the test half stays unseen)."""
 
 
 def split_of(group_key: str) -> str:
     """``"dev"`` or ``"test"`` from a stable hash of ``group_key`` (same on every machine)."""
     digest = hashlib.sha256(group_key.encode("utf-8")).digest()
     return SPLITS[digest[0] & 1]
+
+
+def part_of(group_key: str) -> str:
+    """``"locate"`` or ``"select"``: a second, independent bit of the same hash as :func:`split_of`."""
+    digest = hashlib.sha256(group_key.encode("utf-8")).digest()
+    return PARTS[digest[1] & 1]

@@ -14,6 +14,7 @@ from attributions import ForgetLoss, LanguageModel, NeuronSet, PairPreference, w
 from attributions.forward import Batch, collate, max_positions, row_values
 
 from ..data.neutral import NEUTRAL_TEXTS
+from ..data.realtext import monitor_sentences
 from ..data.spans import diff_char_spans
 from ..editing import check_neurons
 from ..manifest import Edit
@@ -147,6 +148,9 @@ def unlearn(
     batch_size: int = 8,
     eval_every: int = 10,
     max_retain_ppl_increase: float | None = 0.05,
+    monitor: Sequence[str] | None = None,
+    knowledge: Sequence[Any] | None = None,
+    max_knowledge_drop: float = 2.0,
     forget_drop: float | None = None,
     guard: bool | None = None,
     max_retain_texts: int = 64,
@@ -167,8 +171,12 @@ def unlearn(
         lr, steps, batch_size: AdamW (no weight decay) settings; forget items per step.
         eval_every: steps between checks of the stopping rules.
         max_retain_ppl_increase: stop, and roll back to the last checked state, when perplexity on the
-            monitored retain texts (every fifth one, never trained on) rises by more than this share
-            (None: no ceiling).
+            ``monitor`` texts rises by more than this share (None: no ceiling).
+        monitor: real text the ceiling watches, never trained on (default: 48 WikiText-2 sentences from
+            the end of the bundled validation text, :func:`neuronedit.data.realtext.monitor_sentences`).
+        knowledge: knowledge pairs (``more`` = the fact, e.g. ``load("probes:knowledge-gender",
+            split="dev")``) whose accuracy may fall by at most ``max_knowledge_drop`` points; beyond
+            that the run stops and rolls back to the last checked state.
         forget_drop: stop once the forget tokens' mean log-likelihood fell by this many nats.
         guard: stop when the held-in pair preference crosses 50%, keeping the state closer to 50
             (default: on for ``dual``).
@@ -209,10 +217,11 @@ def unlearn(
     use_retain = retain_weight > 0 or kl_weight > 0
     retain_texts = list(retain if retain is not None else NEUTRAL_TEXTS)[:max_retain_texts]
     all_retain = ForgetLoss(retain_texts).encode(tokenizer, limit).rows if retain_texts else []
-    # every fifth retain text is kept out of training: the perplexity ceiling watches text the
-    # update does not fit (with fewer than 5 texts, the same texts serve both)
-    monitor_rows = all_retain[::5] if len(all_retain) >= 5 else all_retain
-    retain_rows = [r for i, r in enumerate(all_retain) if i % 5] if len(all_retain) >= 5 else all_retain
+    retain_rows = all_retain
+    # the perplexity ceiling watches real text that the update never trains on
+    monitor_texts = list(monitor if monitor is not None else monitor_sentences())
+    monitor_rows = ForgetLoss(monitor_texts).encode(tokenizer, limit).rows if monitor_texts else []
+    knowledge_pairs = list(knowledge) if knowledge else None
 
     fingerprint = weights_fingerprint(model)
     was_training = model.training
@@ -232,6 +241,8 @@ def unlearn(
             entry["retain_ppl"] = round(math.exp(-_mean_term_logprob(model, monitor_rows, pad)), 4)
         if use_guard and pairs is not None:
             entry["held_in_bias"] = round(_preference(lm, pairs), 2)
+        if knowledge_pairs:
+            entry["knowledge"] = round(_preference(lm, knowledge_pairs), 2)
         return entry
 
     history = [check(0)]
@@ -269,6 +280,11 @@ def unlearn(
                 _restore(model, last_good)
                 stopped = f"retain perplexity ceiling at step {step}; rolled back to step {previous['step']}"
                 break
+            if knowledge_pairs and entry["knowledge"] < history[0]["knowledge"] - max_knowledge_drop:
+                _restore(model, last_good)
+                stopped = f"knowledge fell by more than {max_knowledge_drop} points at step {step}; " \
+                          f"rolled back to step {previous['step']}"
+                break
             if use_guard and "held_in_bias" in entry:
                 before, now = previous["held_in_bias"] - 50, entry["held_in_bias"] - 50
                 if before * now <= 0 and before != 0:
@@ -296,6 +312,7 @@ def unlearn(
                     "skipped": [[i, r] for i, r in encoded.skipped], "confined": neurons is not None,
                     "changed_entries": int(sum(t.numel() for k, t in delta.items() if k.endswith(".index"))),
                     "max_retain_ppl_increase": max_retain_ppl_increase, "guard": use_guard,
+                    "monitor_texts": len(monitor_rows), "knowledge_pairs": len(knowledge_pairs or []),
                     "history": history, "stopped": stopped, "seconds": round(time.time() - started, 1),
                     **(provenance or {})},
     )

@@ -1,0 +1,35 @@
+"""Real sentences for cost checks that must not overlap the reported perplexity text.
+
+Reports score the *beginning* of the bundled WikiText-2 validation text (``text:bundled``, first
+N tokens). Stopping rules (the unlearning perplexity ceiling) watch :func:`monitor_sentences`,
+taken from the *last* fifth of the same file, so the text that decides when to stop is never
+the text the cost is reported on.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .bundled import bundled_path
+from .loaders import load_text
+
+__all__ = ["monitor_sentences"]
+
+
+@lru_cache(maxsize=4)
+def monitor_sentences(n: int = 48, *, min_words: int = 10, max_words: int = 30) -> tuple[str, ...]:
+    """``n`` sentences of ``min_words``-``max_words`` words from the last fifth of WikiText-2 valid."""
+    text = load_text(bundled_path("text")).text
+    tail = text[int(len(text) * 0.8):]
+    out: list[str] = []
+    for line in tail.splitlines():
+        line = line.strip()
+        if not line or line.startswith("="):
+            continue
+        for sentence in line.split(" . "):
+            words = sentence.split()
+            if min_words <= len(words) <= max_words and "<unk>" not in words:
+                out.append(" ".join(words).rstrip(" .") + " .")
+                if len(out) == n:
+                    return tuple(out)
+    return tuple(out)
