@@ -8,7 +8,9 @@ Stage 1 (choose), every configuration of the grid below:
     source (stereoset | winobias | probes | union of the three locate parts) x objective span (all | diff)
     x selection rule (exclude_control | consistent), k = 50, control lm, the neurons zeroed;
 then the best of the grid (by the rule below) once more with the lm+knowledge control, and once with
-k = 100 (mean ablation is measured for the chosen configuration in stage 2)
+k = 100 (mean ablation is measured for the chosen configuration in stage 2). ``--objectives`` and
+``--controls`` set other grids; ``--previous`` makes an earlier run's configurations take part in the
+choice (round 2 of the README: the grid with the lm+knowledge control, chosen over both rounds).
 locates on the source's locate part and is judged on the select parts of all three benchmarks,
 knowledge-gender dev (select part), StereoSet's LMS (select part) and WikiText-2 perplexity
 (first --ppl-tokens tokens, disjoint 512-token windows; point estimates, --n-boot 100).
@@ -29,6 +31,8 @@ unedited model and against a random edit with the same number of neurons per lay
 paired bootstrap intervals; the chosen source also with mean ablation.
 
     .venv/bin/python benchmarks/bench_generalisation.py [--out bench_generalisation.json] [--quick]
+    .venv/bin/python benchmarks/bench_generalisation.py --objectives all --controls lm+knowledge \
+        --previous benchmarks/results_generalisation.json --out round2.json
 """
 
 from __future__ import annotations
@@ -100,6 +104,10 @@ def main() -> None:
     parser.add_argument("--max-lms-drop", type=float, default=1.0)
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--quick", action="store_true", help="a two-configuration smoke run")
+    parser.add_argument("--objectives", nargs="+", default=["all", "diff"], help="grid: objective spans")
+    parser.add_argument("--controls", nargs="+", default=["lm"], help="grid: controls")
+    parser.add_argument("--previous", help="a JSON of an earlier run whose configurations take part in the choice "
+                                           "(the same rule over all of them)")
     args = parser.parse_args()
     started = time.time()
     lm = load_model("demo")
@@ -113,8 +121,8 @@ def main() -> None:
     opts = {"n_boot": 100, "progress": False, "batch_size": 32, "text_window": 512, "text_stride": 512}
     final_opts = {"n_boot": args.n_boot, "progress": False, "batch_size": 32, "text_window": 1024, "text_stride": 1024}
     means = mean_activations(lm, list(NEUTRAL_TEXTS))
-    grid = {"source": [*BENCHMARKS, "union"], "objective": ["all", "diff"], "rule": ["exclude_control", "consistent"],
-            "control": ["lm"], "k": [50]}
+    grid = {"source": [*BENCHMARKS, "union"], "objective": args.objectives, "rule": ["exclude_control", "consistent"],
+            "control": args.controls, "k": [50]}
     if args.quick:
         grid = {"source": ["stereoset"], "objective": ["diff"], "rule": ["exclude_control", "consistent"],
                 "control": ["lm"], "k": [50]}
@@ -151,12 +159,13 @@ def main() -> None:
         config = {"source": source, "objective": objective, "rule": rule, "control": control, "k": k}
         configs.append({**config, **_judge(row, args), "effects": row})
         print(json.dumps({**config, **_judge(row, args), "seconds": round(time.time() - tick, 1)}), flush=True)
-        if len(configs) == len(list(itertools.product(*grid.values()))) and not args.quick:
+        if len(configs) == len(list(itertools.product(*grid.values()))) and not (args.quick or args.previous):
             top = best_of(configs)  # the grid is done: its best with the knowledge control, and with k = 100
             runs += [(top["source"], top["objective"], top["rule"], "lm+knowledge", top["k"]),
                      (top["source"], top["objective"], top["rule"], top["control"], 100)]
 
-    best = best_of(configs)
+    previous = json.loads(Path(args.previous).read_text())["configs"] if args.previous else []
+    best = best_of(previous + configs)
     chosen = {k: best[k] for k in ("objective", "rule", "control", "k")}
     print(json.dumps({"chosen": chosen, "source": best["source"], "feasible": best["feasible"]}), flush=True)
 
@@ -184,7 +193,7 @@ def main() -> None:
         print(json.dumps({"final": source, **{k: v.get("moved", v.get("delta"))
                                               for k, v in final[source]["edit"].items()}}), flush=True)
     report = {"rule": __doc__.split("The rule, fixed before the run:")[1].split("Stage 2")[0].strip(),
-              "grid": grid, "configs": configs, "chosen": chosen, "chosen_from_source": best["source"],
+              "grid": grid, "configs": configs, "previous_configs": len(previous), "chosen": chosen, "chosen_from_source": best["source"],
               "chosen_feasible": best["feasible"], "final": final,
               "sizes": {"locate": {b: len(v) for b, v in locate.items()},
                         "select": {b: len(v) for b, v in select_parts.items()},

@@ -10,16 +10,21 @@ __all__ = ["data_hashes"]
 
 
 def data_hashes(*specs: str | None) -> dict[str, str]:
-    """``{spec: sha256 of the file}`` for ``KIND:PATH`` specs naming files; built-in data is marked
-    ``"built-in"``; a folder gets the hash of its sorted file hashes."""
+    """``{spec: sha256 of the file}`` for ``KIND:PATH`` specs naming files; the bundled copies
+    (``stereoset``, ``KIND:bundled``) are hashed like files; built-in probes are marked ``"built-in"``;
+    a folder gets the hash of its sorted file hashes."""
     import hashlib
+
+    from .data.bundled import BUNDLED
 
     out: dict[str, str] = {}
     for spec in specs:
         if not spec:
             continue
         kind, _, path = spec.partition(":")
-        if kind == "probes" or not path:
+        if kind in BUNDLED and path in ("", "bundled"):
+            path = str(BUNDLED[kind])
+        elif kind == "probes" or not path:
             out[spec] = "built-in"
             continue
         p = Path(path)

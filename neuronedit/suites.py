@@ -112,11 +112,12 @@ def pair_results(lm: LanguageModel, name: str, items: Sequence[Any], opts: dict[
     for bias, idx in sorted(_by_bias_type(items).items()):
         g = gap[idx]
         ids = [items[i].id for i in idx]
+        wanted = set(ids)
         out.append(SuiteResult(
             suite=name, bias_type=bias, data={"gap": g, **{k: v[idx] for k, v in arrays.items()}}, stats=stats,
             primary=primary, item_ids=ids, decision=np.sign(np.where(np.abs(g) > TIE, g, 0.0)), role=role,
             extra={"ties": int((np.abs(g) <= TIE).sum()), **({"association": rule} if arrays else {}),
-                   "skipped": [s for s in skipped if s["id"] in set(ids)]},
+                   "skipped": [s for s in skipped if s["id"] in wanted]},
         ))
     return out
 
@@ -140,11 +141,12 @@ def stereoset_results(lm: LanguageModel, name: str, items: Sequence[StereoSetIte
         data = {"stereo": mean[idx, 0], "anti": mean[idx, 1], "unrelated": mean[idx, 2], "assoc_value": value[idx],
                 "target": np.array([code[items[i].target.lower()] for i in idx])}
         ids = [items[i].id for i in idx]
+        wanted = set(ids)
         out.append(SuiteResult(
             suite=name, bias_type=bias, data=data, stats={**association_stats("span"), **stereoset_stats()},
             primary="assoc", item_ids=ids, decision=np.where(data["stereo"] > data["anti"], 1.0, -1.0),
             extra={"targets": len(targets), "association": "span (intrasentence)",
-                   "skipped": [s for s in skipped if s["id"] in set(ids)]},
+                   "skipped": [s for s in skipped if s["id"] in wanted]},
         ))
     return out
 

@@ -171,11 +171,13 @@ def test_cli_transfer_writes_report(tmp_path):
     model_dir = tiny_model_dir(tmp_path / "m", "gpt2", seed=1)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "neuronedit", "transfer", "--model", str(model_dir), "--domains", "gender",
-           "race", "--k", "3", "--dose", "1", "--n-boot", "50", "--out", str(out)]
+           "race", "--k", "3", "--dose", "1", "--n-boot", "50", "--max-items", "20", "--ppl-tokens", "2000",
+           "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "report: " in done.stdout and (out / "report.html").is_file()
-    assert "Removing 3 gender neurons" in done.stdout
+    assert "Removing 3 gender neurons" in done.stdout and "stereoset: gender" in done.stdout  # bundled real data
+    assert "winobias: gender" in done.stdout and "knowledge gender" in done.stdout
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 2 and "--overwrite" in again.stderr
     bad = subprocess.run(cmd[:-2] + ["--data", "nonsense", "--out", str(tmp_path / "x")], capture_output=True,

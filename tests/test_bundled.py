@@ -149,3 +149,13 @@ def test_missing_path_points_to_the_bundled_copy():
         load("stereoset:nonexistent")
     with pytest.raises(ValueError, match="bundled data exists for stereoset, winobias, text"):
         bundled_path("bbq")
+
+
+def test_provenance_hashes_the_bundled_copies():
+    from neuronedit.cache import file_sha256
+    from neuronedit.data.bundled import BUNDLED
+    from neuronedit.provenance import data_hashes
+
+    hashes = data_hashes("stereoset", "stereoset:bundled", "probes:gender")
+    assert hashes["stereoset"] == hashes["stereoset:bundled"] == file_sha256(BUNDLED["stereoset"])
+    assert hashes["probes:gender"] == "built-in"
