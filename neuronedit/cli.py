@@ -519,8 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--objective", default="all", choices=["auto", "all", "diff", "tail"],
                     help="tokens the pair objective scores: all (default), the differing span, the tokens after the "
                          "group term, or auto (what the source's association score reads)")
-    tr.add_argument("--control", default="lm", choices=["lm", "lm+knowledge"],
-                    help="neurons to keep: important for language modelling (lm) or also for the knowledge probes")
+    tr.add_argument("--control", default="lm+knowledge", choices=["lm", "lm+knowledge"],
+                    help="neurons to keep: important for language modelling (lm) or also for the domain's knowledge "
+                         "probes (lm+knowledge, default)")
     tr.add_argument("--domains", nargs="+", default=["gender", "race", "religion"])
     tr.add_argument("--method", default="grad_x_act",
                     choices=["activation", "grad_x_act", "integrated_gradients", "ig2", "ablation"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from typing import Any, Sequence
 
 from attributions import LanguageModel, LanguageModeling, NeuronScores, Objective, PairPreference, attribute
@@ -20,10 +21,12 @@ from .cache import cache_dir
 from .data import load
 from .data.neutral import NEUTRAL_TEXTS
 
-__all__ = ["CONTROLS", "cached_attribution", "control_scores"]
+__all__ = ["CONTROLS", "DEFAULT_CONTROL", "cached_attribution", "control_scores"]
 
 CONTROLS = ("lm", "lm+knowledge")
 """``lm``: language modelling on neutral text; ``lm+knowledge``: that and the domain's knowledge probes."""
+DEFAULT_CONTROL = "lm+knowledge"
+"""Chosen on dev data with the default rule (``benchmarks/bench_generalisation.py``, README "Choosing the default")."""
 
 
 def _key(lm: LanguageModel, objective: Objective, method: str, payload: Any) -> str:
@@ -70,6 +73,14 @@ def control_scores(lm: LanguageModel, control: str = "lm", *, domain: str | None
         raise ValueError("the lm+knowledge control needs the domain whose knowledge probes to keep")
     pairs = list(knowledge if knowledge is not None else load(f"probes:knowledge-{domain}", split="dev"))
     span = "diff" if domain == "gender" else "tail"  # where the fact is: the pronoun, or what follows the group
-    knowledge = cached_attribution(lm, PairPreference(pairs, span=span), [(p.more, p.less) for p in pairs],
-                                   batch_size=batch_size, use_cache=use_cache, log=log)
+    try:
+        knowledge = cached_attribution(lm, PairPreference(pairs, span=span), [(p.more, p.less) for p in pairs],
+                                       batch_size=batch_size, use_cache=use_cache, log=log)
+    except ValueError as err:  # e.g. a word-level tokenizer that maps every group word to one unknown token
+        message = f"the {domain} knowledge probes cannot be scored with this tokenizer ({err}); the control is lm alone"
+        warnings.warn(message, stacklevel=2)
+        if log:
+            log(message)
+        return NeuronScores(lm_scores.scores, lm_scores.std, lm_scores.consistency,
+                            {**lm_scores.meta, "knowledge": f"unscorable: {err}"})
     return combine_controls(lm_scores, knowledge)

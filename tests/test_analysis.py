@@ -16,6 +16,7 @@ from attributions import LanguageModel, NeuronSet, PairPreference, attribute
 from attributions.selection import DEFAULT_RULE, select
 from neuronedit import evaluate, masked
 from neuronedit.analysis import TransferResult, domains_from, edit_effects, random_like, spearman, transfer_matrix
+from neuronedit.data import Dataset
 from neuronedit.data.neutral import heldout_corpus
 from neuronedit.evaluation import Evaluation, SuiteResult
 from neuronedit.metrics import pair_stats
@@ -35,8 +36,10 @@ def tiny_lm() -> LanguageModel:
 def domains():
     out = domains_from(["gender", "religion"], "probes", others=False)
     for d in out:
-        d.attribution = d.attribution[:16]
-        d.evaluation = [d.evaluation[0][:40]]
+        d.attribution = d.attribution[:8] + d.attribution[-8:]
+        test = d.evaluation[0]  # both ends: female- and male-stereotyped pairs, so the balanced gap is defined
+        d.evaluation = [Dataset(list(test[:20]) + list(test[-20:]), kind=test.kind, spec=test.spec,
+                                bias_type=test.bias_type, split=test.split)]
     return out
 
 
@@ -109,9 +112,9 @@ def test_transfer_matrix_shape_and_independent_recomputation(tiny_lm, domains, r
     # recompute one cell without the analysis code: attribute, select, mask, evaluate
     assert result.settings["objective"] == {"gender": "diff", "religion": "tail"}
     scores = attribute(tiny_lm, PairPreference(domains[0].attribution, span="diff"), "grad_x_act")
-    from attributions import LanguageModeling
-    from neuronedit.data.neutral import NEUTRAL_TEXTS
-    scores.control = attribute(tiny_lm, LanguageModeling(list(NEUTRAL_TEXTS)), "grad_x_act")
+    from neuronedit.controls import DEFAULT_CONTROL, control_scores
+    assert result.settings["control"] == DEFAULT_CONTROL
+    scores.control = control_scores(tiny_lm, DEFAULT_CONTROL, domain="gender")
     neurons = select(scores, 4, DEFAULT_RULE)
     assert neurons == result.selected["gender"]
     with masked(tiny_lm, neurons):

@@ -96,3 +96,11 @@ def test_consistent_rule_prefers_neurons_that_push_on_every_example():
     assert list(select(scores, 2, "consistent", control=control, quantile=1.0)) == [(0, 1), (0, 2)]
     with pytest.raises(ValueError, match="standard deviations"):
         select(NeuronScores(torch.ones(1, 3)), 1, "consistent", control=control)
+
+
+def test_unscorable_knowledge_probes_fall_back_to_lm_with_a_warning(cache):
+    lm = _lm()
+    with pytest.warns(UserWarning, match="cannot be scored with this tokenizer"):
+        scores = controls.control_scores(lm, "lm+knowledge", domain="race")  # every group word is [UNK] here
+    torch.testing.assert_close(scores.scores, controls.control_scores(lm, "lm").scores)
+    assert scores.meta["knowledge"].startswith("unscorable")

@@ -103,4 +103,6 @@ def test_identical_pairs_are_ties_not_decisions(tiny_lm):
     out = evaluate(tiny_lm, [Dataset(items, kind="pairs", spec="x", bias_type=None, split=None)], n_boot=20,
                    progress=False).to_dict()["pairs"]["gender"]
     assert out["ties"] == 1 and out["n"] == 2 and out["score"]["value"] in (0.0, 100.0)
-    assert [s["id"] for s in out["skipped"]] == ["t0"]  # and the association measure lists it as skipped
+    # the association measure lists both: t0 tokenizes identically, t1 has nothing after its pronoun
+    assert {s["id"]: s["reason"] for s in out["skipped"]} == {
+        "t0": "the two sides tokenize identically", "t1": "the two sides share no tokens after the difference"}

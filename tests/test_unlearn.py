@@ -150,7 +150,7 @@ def test_retain_ceiling_rolls_back_and_restoring_undoes_everything():
     before = {k: v.clone() for k, v in lm.model.state_dict().items()}
     with restoring(lm):
         edit = unlearn(lm, PAIRS, "gradient_ascent", lr=5e-2, steps=4, batch_size=2, eval_every=2,
-                       retain=[" ".join(p) for p in PAIRS], retain_weight=0.0, max_retain_ppl_increase=0.0)
+                       monitor=[" ".join(p) for p in PAIRS], retain_weight=0.0, max_retain_ppl_increase=0.0)
         assert "ceiling" in edit.provenance["stopped"] and "rolled back to step 0" in edit.provenance["stopped"]
         assert edit.provenance["changed_entries"] == 0
     assert all(torch.equal(v, before[k]) for k, v in lm.model.state_dict().items())
@@ -170,21 +170,27 @@ def test_ceiling_watches_real_text_never_trained_on():
 
 
 def test_knowledge_guard_rolls_back_when_knowledge_falls():
-    # forgetting the knowledge probes themselves must lower their accuracy: the guard stops it
-    facts = list(load("probes:knowledge-gender", split="dev"))[:12]
+    # forgetting facts the model gets right must lower their accuracy: the guard stops and rolls back
+    from neuronedit.data import PairItem
+    from neuronedit.unlearn.train import _preference
+
+    def facts(noun: str, right: str, wrong: str) -> list[PairItem]:
+        return [PairItem(more=f"the {noun} said that {right} was {t}", less=f"the {noun} said that {wrong} was {t}",
+                         bias_type="gender", id=f"{noun}{i}", source="test")
+                for i, t in enumerate(("home", "loud", "poor", "angry", "lazy", "rich"))]
+
+    known = facts("woman", "she", "he")
+    if _preference(_lm(seed=1), known) < 50:  # the tiny model prefers one pronoun: take the facts it gets right
+        known = facts("man", "he", "she")
+    options = dict(lr=5e-2, steps=6, batch_size=4, eval_every=1, retain_weight=0.0, max_retain_ppl_increase=None)
     lm = _lm(seed=1)
-    before = {k: v.clone() for k, v in lm.model.state_dict().items()}
-    edit = unlearn(lm, facts, "gradient_ascent", lr=5e-2, steps=6, batch_size=4, eval_every=1, retain_weight=0.0,
-                   max_retain_ppl_increase=None, knowledge=facts, max_knowledge_drop=0.0)
+    edit = unlearn(lm, known, "masked_token", knowledge=known, max_knowledge_drop=0.0, **options)
     history = edit.provenance["history"]
+    assert history[0]["knowledge"] > 50
     assert "knowledge fell by more than 0.0 points" in edit.provenance["stopped"], history
     assert history[-1]["knowledge"] < history[0]["knowledge"]
-    from neuronedit.unlearn.train import _preference
-    assert _preference(lm, facts) == pytest.approx(history[-2]["knowledge"], abs=0.01)  # rolled back
-    unguarded = _lm(seed=1)
-    assert all(torch.equal(v, before[k]) for k, v in unguarded.model.state_dict().items())
-    edit = unlearn(unguarded, facts, "gradient_ascent", lr=5e-2, steps=6, batch_size=4, eval_every=1,
-                   retain_weight=0.0, max_retain_ppl_increase=None)
+    assert _preference(lm, known) == pytest.approx(history[-2]["knowledge"], abs=0.01)  # rolled back
+    edit = unlearn(_lm(seed=1), known, "masked_token", **options)
     assert edit.provenance["stopped"] == "steps"  # without the guard the same run goes on
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 from attributions import LanguageModel, NeuronScores, NeuronSet, PairPreference, attribute, mean_activations
 from attributions.selection import DEFAULT_K, DEFAULT_RULE, select
 
-from ..controls import control_scores
+from ..controls import DEFAULT_CONTROL, control_scores
 from ..data import Dataset, TextCorpus, load
 from ..data.neutral import NEUTRAL_TEXTS
 from ..editing import masked
@@ -123,7 +123,7 @@ def transfer_matrix(
     objective: str = "all",
     method: str = "grad_x_act",
     selection: str = DEFAULT_RULE,
-    control: str = "lm",
+    control: str = DEFAULT_CONTROL,
     k: int = DEFAULT_K,
     dose: Sequence[int] = (10, 50, 200),
     edit: str | EditFactory = "zero",
