@@ -66,7 +66,7 @@ def transfer_heatmap(result: TransferResult, path: str | os.PathLike[str] | None
             digits = 2 if r["metric"] == "assoc_gap" else 1
             labels[i][j] = (f"{r[value]:+.{digits}f}{star}\n[{low:+.{digits}f}, {high:+.{digits}f}]\n"
                             f"{r['before']:.{digits}f}→{r['after']:.{digits}f} ({r['metric']})")
-    fig, (ax, side) = plt.subplots(1, 2, figsize=(2.0 * len(targets) + 3.2, 1.25 * len(sources) + 1.8),
+    fig, (ax, side) = plt.subplots(1, 2, figsize=(max(7.5, 2.0 * len(targets) + 3.2), 1.25 * len(sources) + 1.8),
                                    gridspec_kw={"width_ratios": [len(targets), 1.1]})
     norm = _symmetric_norm(grid)
     image = ax.imshow(grid, cmap="RdBu_r", norm=norm, aspect="auto")

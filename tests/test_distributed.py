@@ -63,12 +63,12 @@ def test_two_process_gloo_equals_one_process(model_dir: Path, tmp_path: Path) ->
     for single, first, second in zip(one["evaluation"], ranks[0]["evaluation"], ranks[1]["evaluation"]):
         assert single[:2] == first[:2] == second[:2]
         assert single[3] == first[3], f"{single[:2]}: decisions differ"
-        assert first == second
+        assert repr(first) == repr(second)  # identical on both ranks (repr: NaN of skipped items equals NaN)
         for key, values in single[2].items():
             np.testing.assert_allclose(np.asarray(first[2][key], float), np.asarray(values, float), rtol=1e-6,
                                        atol=1e-5)
         for metric, (value, _, _) in single[4].items():
-            assert first[4][metric][0] == pytest.approx(value, abs=1e-4)
+            assert first[4][metric][0] == pytest.approx(value, abs=1e-4, nan_ok=True)
 
 
 def test_cli_attribute_under_torchrun_writes_once_and_matches(model_dir: Path, tmp_path: Path) -> None:
