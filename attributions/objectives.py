@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from .forward import Row, start_token_id
 
-__all__ = ["PAIR_SPANS", "Encoded", "ForgetLoss", "LanguageModeling", "Objective", "PairPreference", "TokenContrast"]
+__all__ = ["PAIR_SPANS", "Encoded", "common_ends", "ForgetLoss", "LanguageModeling", "Objective", "PairPreference", "TokenContrast"]
 
 PAIR_SPANS = ("all", "diff", "tail")
 
@@ -82,16 +82,23 @@ def _pair_texts(pair: Any) -> tuple[str, str, str]:
     return str(pair.more), str(pair.less), str(getattr(pair, "prefix", "") or "")
 
 
+def common_ends(a: Sequence[int], b: Sequence[int]) -> tuple[int, int]:
+    """Lengths of the common head and the common tail of ``a`` and ``b`` (not overlapping; head first)."""
+    limit = min(len(a), len(b))
+    head = 0
+    while head < limit and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    return head, tail
+
+
 def _tail_positions(a: list[int], b: list[int]) -> tuple[list[int], list[int]]:
     """Indices of the tokens of ``a`` and of ``b`` after their last difference (the shared tail)."""
-    tail = 0
-    while tail < min(len(a), len(b)) and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
-    head = 0
-    while head < min(len(a), len(b)) - tail and a[head] == b[head]:
-        head += 1
-    if head == len(a) == len(b):
+    if a == b:
         return [], []
+    _, tail = common_ends(a, b)
     return list(range(len(a) - tail, len(a))), list(range(len(b) - tail, len(b)))
 
 

@@ -182,6 +182,11 @@ def test_forget_spans_and_diff_span_select_tokens():
     pair = PairPreference([PAIRS[0]], span="diff").encode(lm.tokenizer).rows
     assert [[lm.tokenizer.convert_ids_to_tokens(t) for _, t, _ in r.terms] for r in pair] == [["she"], ["he"]]
     assert [w for _, _, w in pair[1].terms] == [-1.0]
+    tail = PairPreference([("the black man was poor", "the white man was poor")], span="tail").encode(lm.tokenizer)
+    assert [[lm.tokenizer.convert_ids_to_tokens(t) for _, t, _ in r.terms] for r in tail.rows] == [
+        ["man", "was", "poor"], ["man", "was", "poor"]]  # what follows the group term, not the term itself
+    skipped = PairPreference([("the man was black", "the man was white"), PAIRS[0]], span="tail").encode(lm.tokenizer)
+    assert skipped.skipped == [(0, "the two sentences share no tokens after the difference")]
 
 
 def test_ig2_needs_two_sided_objective():

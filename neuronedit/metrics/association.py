@@ -25,10 +25,12 @@ Per-item values of pairs that a measure cannot score are NaN, with the reason in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from attributions.objectives import common_ends
 
 from .bias import TIE
 
@@ -40,18 +42,6 @@ Stat = Callable[[dict[str, np.ndarray], np.ndarray], float]
 
 def _tokens(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-def _split(a: list[int], b: list[int]) -> tuple[int, int]:
-    """Lengths of the common head and the common tail of ``a`` and ``b`` (not overlapping)."""
-    limit = min(len(a), len(b))
-    head = 0
-    while head < limit and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
-    return head, tail
 
 
 @dataclass
@@ -73,7 +63,6 @@ class PairRequests:
     stratum: np.ndarray  # [n] int code of the unordered pair of differing spans
     direction: np.ndarray  # [n] 0/1: which of the two spans is the ``more`` side
     identical: np.ndarray  # [n] bool
-    skipped: list[dict[str, str]] = field(default_factory=list)
 
 
 def pair_requests(tokenizer: Any, items: Sequence[Any], start: int) -> PairRequests:
@@ -93,7 +82,7 @@ def pair_requests(tokenizer: Any, items: Sequence[Any], start: int) -> PairReque
         space = " " if prefix else ""
         a = head + _tokens(tokenizer, space + str(item.more))
         b = head + _tokens(tokenizer, space + str(item.less))
-        shared, common_tail = _split(a, b)
+        shared, common_tail = common_ends(a, b)
         identical[i] = a == b
         if identical[i]:
             continue
@@ -120,7 +109,6 @@ def association_arrays(rule: str, requests: PairRequests, span_gap: np.ndarray, 
     """
     if rule not in RULES:
         raise ValueError(f"unknown association rule {rule!r}; choose one of {', '.join(RULES)}")
-    skipped: list[dict[str, str]] = []
     reason = np.full(len(ids), "", dtype=object)
     reason[requests.identical] = "the two sides tokenize identically"
     if rule == "conditional":
