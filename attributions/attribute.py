@@ -110,6 +110,7 @@ def attribute(
     progress: bool = False,
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_every: int = 20,
+    label: str | None = None,
 ) -> NeuronScores:
     """Score the MLP neurons of ``lm`` for ``objective``.
 
@@ -131,6 +132,7 @@ def attribute(
         checkpoint: a directory for partial sums, saved every ``checkpoint_every`` batches; a
             killed run called again with the same arguments resumes there and returns the same
             scores (see :mod:`attributions.checkpoint`).
+        label: names this pass on the progress bar (e.g. ``"control: neutral text"``).
 
     Returns:
         :class:`NeuronScores` with the mean attribution per neuron over examples, its standard
@@ -179,7 +181,8 @@ def attribute(
             rows = min(steps, max(1, internal_batch_size // n_rows)) * n_rows  # as the method tiles them
             estimate = estimate_pass_memory(lm.model, sites, widest, first_layer=layers[0], rows=rows)
             print(f"attribute ({method}) memory estimate: {estimate.describe()}", file=sys.stderr)
-        bar = tqdm(mine, desc=f"attribute ({method})", disable=not (progress and is_main()), unit="batch",
+        desc = f"attribute ({method}{', ' + label if label else ''})"
+        bar = tqdm(mine, desc=desc, disable=not (progress and is_main()), unit="batch",
                    initial=len(assigned) - len(mine), total=len(assigned))
         for done_here, (index, batch) in enumerate(bar, start=1):
             stats.add(fn(lm.model, sites, batch, layers, **options), layers)  # type: ignore[operator]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import operator
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,10 +12,53 @@ from typing import Any, Iterable, Iterator
 
 import torch
 
-__all__ = ["NeuronScores", "NeuronSet"]
+__all__ = ["NeuronScores", "NeuronSet", "parse_neurons"]
 
 SET_FORMAT = "neuronedit.neuronset/1"
 SCORES_FORMAT = "neuronedit.scores/1"
+MAX_INDEX = 2**31 - 1  # no model has more layers or neurons per layer; bigger numbers are damage
+VOLATILE_META = ("seconds",)  # kept in memory, left out of saved files so that they are byte-reproducible
+
+
+def _index(value: Any) -> int:
+    """``value`` as a layer or neuron index: an integer (Python, numpy or torch; not a bool, not a
+    float) in ``[0, MAX_INDEX]``; raises ValueError otherwise."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a bool, not an index")
+    try:
+        index = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{value!r} is not an integer") from None
+    if not 0 <= index <= MAX_INDEX:
+        raise ValueError(f"{index} is outside 0..{MAX_INDEX}")
+    return index
+
+
+def parse_neurons(data: Any, where: str, *, allow_empty: bool = False) -> NeuronSet:
+    """The one reader of neuron lists from files: ``[[layer, neuron], ...]`` with integer entries,
+    no pair twice, and (unless ``allow_empty``) at least one pair.
+
+    Raises:
+        ValueError: naming ``where`` and the first bad entry.
+    """
+    if not isinstance(data, list):
+        raise ValueError(f"{where} must be a list of [layer, neuron] pairs, not {type(data).__name__}")
+    if not data and not allow_empty:
+        raise ValueError(f"{where} is empty: a neuron set needs at least one [layer, neuron] pair")
+    pairs: list[tuple[int, int]] = []
+    for i, item in enumerate(data):
+        try:
+            if not isinstance(item, list) or len(item) != 2:
+                raise ValueError("it is not a [layer, neuron] pair")
+            pairs.append((_index(item[0]), _index(item[1])))
+        except ValueError as err:
+            raise ValueError(f"{where}[{i}] = {json.dumps(item)[:80]}: {err}; write non-negative integers") from None
+    neurons = NeuronSet(pairs)
+    if len(neurons) != len(pairs):
+        seen: set[tuple[int, int]] = set()
+        twice = next(p for p in pairs if p in seen or seen.add(p))  # type: ignore[func-returns-value]
+        raise ValueError(f"{where} lists neuron {list(twice)} twice; list each neuron once")
+    return neurons
 
 
 class NeuronSet:
@@ -28,9 +73,10 @@ class NeuronSet:
         items: list[tuple[int, int]] = []
         seen: set[tuple[int, int]] = set()
         for layer, neuron in neurons:
-            key = (int(layer), int(neuron))
-            if key[0] < 0 or key[1] < 0:
-                raise ValueError(f"negative layer or neuron index {key}")
+            try:
+                key = (_index(layer), _index(neuron))
+            except ValueError as err:
+                raise ValueError(f"bad neuron ({layer!r}, {neuron!r}): {err}") from None
             if key not in seen:
                 seen.add(key)
                 items.append(key)
@@ -99,17 +145,18 @@ class NeuronSet:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> NeuronSet:
+        """Read a file written by :meth:`save`; every entry is validated (:func:`parse_neurons`)."""
         path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no neuron-set file at {path}")
         try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
             raise ValueError(f"{path}: not a readable neuron-set JSON file ({err})") from None
-        if not isinstance(data, dict) or data.get("format") != SET_FORMAT or not isinstance(data.get("neurons"), list):
-            raise ValueError(f"{path}: expected a JSON object with format {SET_FORMAT!r} and a 'neurons' list")
-        try:
-            return cls((l, n) for l, n in data["neurons"])
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{path}: 'neurons' must be [layer, neuron] pairs of non-negative integers ({err})") from None
+        if not isinstance(data, dict) or data.get("format") != SET_FORMAT:
+            raise ValueError(f"{path}: expected a JSON object with format {SET_FORMAT!r} and a 'neurons' list "
+                             "(write it with NeuronSet.save)")
+        return parse_neurons(data.get("neurons"), f"{path}: neurons")
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -195,14 +242,18 @@ class NeuronScores:
         return out
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """One safetensors file: tensors plus JSON metadata (no pickle). Written atomically."""
+        """One safetensors file: tensors plus JSON metadata (no pickle). Written atomically.
+
+        Timings (``meta["seconds"]``) stay out of the file: the same scores give the same bytes."""
         from safetensors.torch import save_file
 
         tensors = self._tensors()
-        meta = {"format": SCORES_FORMAT, "meta": json.dumps(self.meta)}
+        header: dict[str, Any] = {"format": SCORES_FORMAT, "meta": _stable(self.meta)}
         if self.control is not None:
             tensors.update(self.control._tensors("control."))
-            meta["control_meta"] = json.dumps(self.control.meta)
+            header["control_meta"] = _stable(self.control.meta)
+        # one metadata key: safetensors writes several in a random order, which would change the bytes
+        meta = {"neuronedit": json.dumps(header, sort_keys=True)}
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -225,11 +276,55 @@ class NeuronScores:
                 tensors = {k: handle.get_tensor(k) for k in handle.keys()}
         except (SafetensorError, OSError) as err:
             raise ValueError(f"{path}: not a safetensors scores file ({err})") from None
+        if "neuronedit" in header:
+            try:
+                header = json.loads(header["neuronedit"])
+            except (json.JSONDecodeError, RecursionError) as err:
+                raise ValueError(f"{path}: its metadata is not valid JSON ({err}); the file is damaged") from None
+            if not isinstance(header, dict):
+                raise ValueError(f"{path}: its metadata must be a JSON object; the file is damaged")
         if header.get("format") != SCORES_FORMAT or "scores" not in tensors:
-            raise ValueError(f"{path}: not a neuronedit scores file (format {header.get('format')!r})")
+            raise ValueError(f"{path}: not a neuronedit scores file (format {header.get('format')!r}); "
+                             "write it with `neuronedit attribute` or NeuronScores.save")
         control = None
         if "control.scores" in tensors:
-            control = cls(tensors["control.scores"], tensors.get("control.std"), tensors.get("control.consistency"),
-                          json.loads(header.get("control_meta", "{}")))
-        return cls(tensors["scores"], tensors.get("std"), tensors.get("consistency"),
-                   json.loads(header.get("meta", "{}")), control)
+            control = cls(*_checked(tensors, "control.", path), _meta(header, "control_meta", path))
+        return cls(*_checked(tensors, "", path), _meta(header, "meta", path), control)
+
+
+def _stable(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if k not in VOLATILE_META}
+
+
+def _meta(header: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    """``header[key]``: a JSON object, or a string holding one (files of version 0.1)."""
+    meta = header.get(key, {})
+    try:
+        meta = json.loads(meta) if isinstance(meta, str) else meta
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise ValueError(f"{path}: the {key!r} metadata is not valid JSON ({err}); the file is damaged") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: the {key!r} metadata must be a JSON object, not {type(meta).__name__}; "
+                         "the file is damaged or was not written by neuronedit")
+    return meta
+
+
+def _checked(tensors: dict[str, torch.Tensor], prefix: str, path: Path) -> tuple[torch.Tensor, ...]:
+    """``scores, std, consistency`` under ``prefix``: 2-D, one shape, finite scores."""
+    scores = tensors[f"{prefix}scores"]
+    if scores.dim() != 2 or scores.numel() == 0 or not scores.is_floating_point():
+        raise ValueError(f"{path}: {prefix}scores must be a non-empty float tensor [layers, neurons], "
+                         f"not {scores.dtype} {tuple(scores.shape)}; the file is damaged")
+    out = [scores]
+    for name in ("std", "consistency"):
+        extra = tensors.get(f"{prefix}{name}")
+        if extra is not None and extra.shape != scores.shape:
+            raise ValueError(f"{path}: {prefix}{name} has shape {tuple(extra.shape)}, the scores "
+                             f"{tuple(scores.shape)}; the file is damaged")
+        out.append(extra)
+    bad = int((~torch.isfinite(scores)).sum())
+    if bad:
+        raise ValueError(f"{path}: {bad} of {scores.numel()} {prefix}scores are NaN or infinite, so no ranking "
+                         "of neurons is meaningful; recompute them (float32, fewer integration steps, or "
+                         "check the data for empty inputs)")
+    return tuple(out)

@@ -31,6 +31,13 @@ def _top(values: torch.Tensor, k: int, allowed: torch.Tensor | None = None) -> N
     return NeuronSet((int(i) // width, int(i) % width) for i in order)
 
 
+def _require_finite(scores: NeuronScores, what: str) -> None:
+    bad = int((~torch.isfinite(scores.scores)).sum())
+    if bad:
+        raise ValueError(f"{bad} {what} are NaN or infinite: an infinite score would be chosen first and a NaN "
+                         "never; recompute them (float32, fewer integration steps) before selecting")
+
+
 def select(scores: NeuronScores, k: int, rule: str = DEFAULT_RULE, *, control: NeuronScores | None = None,
            quantile: float = 0.9) -> NeuronSet:
     """The ``k`` neurons chosen by ``rule`` (rank order), pushing the objective up.
@@ -48,8 +55,9 @@ def select(scores: NeuronScores, k: int, rule: str = DEFAULT_RULE, *, control: N
     """
     if rule not in RULES:
         raise ValueError(f"unknown selection rule {rule!r}; choose one of {', '.join(RULES)}")
-    if k < 1:
-        raise ValueError(f"k must be at least 1, not {k}")
+    if isinstance(k, bool) or not hasattr(k, "__index__") or k < 1:
+        raise ValueError(f"k must be an integer of at least 1, not {k!r}")
+    _require_finite(scores, "scores")
     if rule == "top":
         return _top(scores.scores, k)
     control = control or scores.control
@@ -58,6 +66,7 @@ def select(scores: NeuronScores, k: int, rule: str = DEFAULT_RULE, *, control: N
                          "or use rule='top'")
     if control.shape != scores.shape:
         raise ValueError(f"control scores have shape {control.shape}, the scores {scores.shape}")
+    _require_finite(control, "control scores")
     s = scores.scores.float()
     c = torch.nan_to_num(control.scores.float().abs(), nan=0.0)
     if rule in ("exclude_control", "consistent"):

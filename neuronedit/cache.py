@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_dir", "atomic_file", "cache_dir", "file_sha256"]
+__all__ = ["MARKER", "atomic_dir", "atomic_file", "cache_dir", "check_replaceable", "clean_stale", "file_sha256",
+           "written_by_toolkit"]
 
 
 def cache_dir(*parts: str) -> Path:
@@ -28,23 +30,94 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+MARKER = ".neuronedit"
+"""A file in every folder this toolkit writes; ``overwrite`` replaces only folders that hold it
+(or a ``neuronedit.json`` manifest), never a folder of the user's."""
+
+
+def written_by_toolkit(folder: Path) -> bool:
+    """Whether ``folder`` is one this toolkit wrote (marker file or manifest inside)."""
+    return (folder / MARKER).is_file() or (folder / "neuronedit.json").is_file()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def clean_stale(target: Path) -> list[Path]:
+    """Delete the temporaries (``.NAME.tmp-PID-*``, ``.NAME.old-PID``) that a killed write to
+    ``target`` left beside it; those of running processes are kept, and a previous version moved
+    aside (``.old-``) is put back when ``target`` is missing. Returns the paths handled."""
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(?:tmp|old)-(\d+)(?:-.*)?")
+    for path in target.parent.iterdir():
+        match = pattern.fullmatch(path.name)
+        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+            if ".old-" in path.name and not target.exists() and not target.is_symlink():
+                os.replace(path, target)  # killed between the two renames: the previous version comes back
+            elif path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def check_replaceable(target: Path, *, overwrite: bool, foreign_ok: bool = False) -> None:
+    """Raise FileExistsError unless ``target`` is absent, or ``overwrite`` and it is a folder this
+    toolkit wrote (``foreign_ok``: any folder, for the toolkit's own cache)."""
+    if not target.exists() and not target.is_symlink():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    if not target.is_dir() or target.is_symlink():
+        raise FileExistsError(f"{target} exists and is not a folder; --overwrite replaces only folders "
+                              "neuronedit wrote. Choose another --out or remove it yourself")
+    if not foreign_ok and not written_by_toolkit(target):
+        raise FileExistsError(f"{target} exists and was not written by neuronedit (no {MARKER} or neuronedit.json "
+                              "in it), so --overwrite will not delete it. Choose another --out, or remove it "
+                              "yourself if it is yours to lose")
+
+
 @contextmanager
-def atomic_dir(target: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_dir(target: str | os.PathLike[str], *, overwrite: bool = False, foreign_ok: bool = False) -> Iterator[Path]:
     """Yield a fresh temporary directory next to ``target``; rename it into place on success.
 
-    On an exception the temporary directory is deleted and ``target`` is untouched.
+    The folder gets the :data:`MARKER` file and the permissions of the user's umask. On an
+    exception the temporary directory is deleted and ``target`` is untouched; temporaries left by
+    a killed earlier write to the same target are deleted first (:func:`clean_stale`).
 
     Raises:
-        FileExistsError: ``target`` exists and ``overwrite`` is False.
+        FileExistsError: ``target`` exists and ``overwrite`` is False, or it is not a folder this
+            toolkit wrote (unless ``foreign_ok``).
     """
     target = Path(target)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    if not target.name or target.name in (".", ".."):
+        raise ValueError(f"{target} names no folder: give a path such as out/run1")
+    check_replaceable(target, overwrite=overwrite, foreign_ok=foreign_ok)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    clean_stale(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
     try:
+        tmp.chmod(0o777 & ~_umask())
+        (tmp / MARKER).write_text("written by neuronedit; --overwrite may replace this folder\n")
         yield tmp
         if target.exists():
+            check_replaceable(target, overwrite=overwrite, foreign_ok=foreign_ok)  # unchanged while we computed?
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.replace(target, old)
             os.replace(tmp, target)
@@ -60,7 +133,10 @@ def atomic_dir(target: str | os.PathLike[str], *, overwrite: bool = False) -> It
 def atomic_file(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it onto ``target`` when the block succeeds."""
     target = Path(target)
+    if target.is_dir():
+        raise IsADirectoryError(21, "is a folder; give a file name", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(target)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         yield tmp

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .cli_args import (check_output_dir, check_output_file, finite_float, int_at_least, non_negative_float,
+                       positive_float)
+
 __all__ = ["main"]
+
+POSITIVE = int_at_least(1)
 
 # selection rules, spelled here so that building the parser does not import torch (a test keeps them
 # equal to attributions.selection.RULES and DEFAULT_RULE)
@@ -28,12 +35,8 @@ DEMO_PROMPTS = (
 
 def _add_output(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--out", required=True, help=what)
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output")
-
-
-def _refuse_existing(out: Path, overwrite: bool) -> None:
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing output (only a folder neuronedit wrote, never another folder)")
 
 
 def _add_placement(parser: argparse.ArgumentParser) -> None:
@@ -146,6 +149,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import load
     from .evaluation import evaluate
 
+    check_output_file(args.json, flag="--json")
+    check_output_file(args.csv, flag="--csv")
     suites = [load(spec, bias_type=args.bias_type, split=args.split) for spec in args.data]
     lm = _load(args)
     result = evaluate(lm, suites, batch_size=args.batch_size, n_boot=args.n_boot, seed=args.seed,
@@ -208,14 +213,15 @@ def cmd_attribute(args: argparse.Namespace) -> int:
 
     from .data.neutral import NEUTRAL_TEXTS
 
+    out = check_output_file(args.out, flag="--out", overwrite=args.overwrite)
+    assert out is not None
     objective = _objective(args)
-    out = Path(args.out)
-    _refuse_existing(out, args.overwrite)
     lm = _load(args)
     options = {"batch_size": args.batch_size, "steps": args.steps, "internal_batch_size": args.internal_batch_size,
                "seed": args.seed, "progress": not args.quiet, "checkpoint_every": args.checkpoint_every}
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
-    scores = attribute(lm, objective, args.method, checkpoint=checkpoint, **options)  # type: ignore[arg-type]
+    scores = attribute(lm, objective, args.method, checkpoint=checkpoint, label="objective",  # type: ignore[arg-type]
+                       **options)
     if scores.meta["skipped"]:
         _say(f"skipped {len(scores.meta['skipped'])} input(s): " + "; ".join(
             f"#{i}: {r}" for i, r in scores.meta["skipped"][:5]))
@@ -226,11 +232,13 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     if not args.no_control and checkpoint is None and args.control_method == "grad_x_act":
         from .controls import control_scores
 
-        scores.control = control_scores(lm, "lm", batch_size=args.batch_size, log=_say)  # cached per model
+        scores.control = control_scores(lm, "lm", batch_size=args.batch_size, log=_say,  # cached per model
+                                        progress=not args.quiet)
         scores.control.meta["data"] = "built-in neutral corpus"
     elif not args.no_control:
         scores.control = attribute(lm, LanguageModeling(list(NEUTRAL_TEXTS)), args.control_method,  # type: ignore[arg-type]
-                                   checkpoint=checkpoint / "control" if checkpoint else None, **options)
+                                   checkpoint=checkpoint / "control" if checkpoint else None,
+                                   label="control: neutral text", **options)
         scores.control.meta["data"] = "built-in neutral corpus"
     if not is_main():
         return 0
@@ -257,7 +265,7 @@ def _choose_neurons(args: argparse.Namespace) -> tuple[object, dict[str, object]
     rule = args.rule or (DEFAULT_RULE if scores.control is not None else "top")
     if args.rule is None and scores.control is None:
         print(f"{args.scores} holds no control scores, so the rule is 'top' (not the default {DEFAULT_RULE!r})")
-    k = args.top_k or DEFAULT_K
+    k = DEFAULT_K if args.top_k is None else args.top_k
     neurons = select(scores, k, rule)
     print(f"selected {len(neurons)} neurons by rule {rule!r} (k={k}{'' if args.top_k else ', the default'})")
     meta = scores.meta
@@ -283,15 +291,17 @@ def cmd_edit(args: argparse.Namespace) -> int:
         raise ValueError("give exactly one of --scores FILE (select neurons) or --neurons FILE (a saved NeuronSet)")
     if args.mode == "scale" and args.factor is None:
         raise ValueError("--mode scale needs --factor (e.g. 0 to suppress, 2 to amplify)")
-    out = Path(args.out)
-    _refuse_existing(out, args.overwrite)
+    out = check_output_dir(args.out, overwrite=args.overwrite)
     neurons, provenance = _choose_neurons(args)
     layers = Counter(layer for layer, _ in neurons)  # type: ignore[attr-defined]
     print("layers: " + ", ".join(f"L{layer}x{count}" for layer, count in sorted(layers.items())))
     lm = load_model(args.model)
     if provenance.get("fingerprint") and provenance["fingerprint"] != lm.fingerprint():
-        print(f"warning: the scores were computed on weights {provenance['fingerprint']}, this model's are "
-              f"{lm.fingerprint()}", file=sys.stderr)
+        message = (f"{args.scores} was computed on weights with fingerprint {provenance['fingerprint']}, this "
+                   f"model's are {lm.fingerprint()} (another checkpoint of the same shape?)")
+        if not args.force:
+            raise ValueError(f"{message}; give the --model the scores were made on, or --force to edit anyway")
+        print(f"warning: {message}; editing anyway (--force)", file=sys.stderr)
     if args.mode == "scale":
         edit = scale_(lm, neurons, args.factor, **provenance)  # type: ignore[arg-type]
     elif args.mode == "mean":
@@ -317,8 +327,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from .loading import load_model
     from .weight_edits import apply_edit
 
-    out = Path(args.out)
-    _refuse_existing(out, args.overwrite)
+    out = check_output_dir(args.out, overwrite=args.overwrite)
     lm = load_model(args.model)
     done = apply_edit(lm, args.manifest, force=args.force)
     if not done:
@@ -340,8 +349,7 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
     from .provenance import data_hashes
     from .unlearn import unlearn
 
-    out = Path(args.out)
-    _refuse_existing(out, args.overwrite)
+    out = check_output_dir(args.out, overwrite=args.overwrite)
     loaded = load(args.forget, bias_type=args.bias_type, split=args.split)
     forget = ([line for line in loaded.text.splitlines() if line.strip()] if isinstance(loaded, TextCorpus)
               else list(loaded))
@@ -375,8 +383,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     from .cache import atomic_dir
     from .report import write_report
 
-    out = Path(args.out)
-    _refuse_existing(out, args.overwrite)
+    out = check_output_dir(args.out, overwrite=args.overwrite)
     from .data import parse_spec
 
     if args.data != "probes":
@@ -447,10 +454,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="KIND:PATH (crows, stereoset, winobias, bbq, text) or probes:gender|race|religion; repeatable")
     ev.add_argument("--bias-type", help="keep only this bias type (e.g. gender)")
     ev.add_argument("--split", choices=["dev", "test"], help="evaluate one deterministic half only")
-    ev.add_argument("--batch-size", type=int, default=32)
-    ev.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals")
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--max-tokens", type=int, help="truncate text: corpora to this many tokens")
+    ev.add_argument("--batch-size", type=POSITIVE, default=32)
+    ev.add_argument("--n-boot", type=int_at_least(100), default=1000, help="bootstrap resamples for the intervals")
+    ev.add_argument("--seed", type=int_at_least(0), default=0)
+    ev.add_argument("--max-tokens", type=POSITIVE, help="score at most this many tokens of each text: corpus")
     ev.add_argument("--json", help="write the results as JSON here")
     ev.add_argument("--csv", help="write the tidy table as CSV here")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -472,15 +479,15 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--prompt", action="append", help="contrast objective: a prompt (repeatable)")
     at.add_argument("--a", default=" he", help="contrast objective: first token")
     at.add_argument("--b", default=" she", help="contrast objective: second token")
-    at.add_argument("--limit", type=int, help="use at most this many inputs")
-    at.add_argument("--batch-size", type=int, default=16)
-    at.add_argument("--steps", type=int, default=20, help="integration steps (integrated_gradients, ig2)")
-    at.add_argument("--internal-batch-size", type=int, default=64,
+    at.add_argument("--limit", type=POSITIVE, help="use at most this many inputs")
+    at.add_argument("--batch-size", type=POSITIVE, default=16)
+    at.add_argument("--steps", type=POSITIVE, default=20, help="integration steps (integrated_gradients, ig2)")
+    at.add_argument("--internal-batch-size", type=POSITIVE, default=64,
                     help="rows per forward pass for integrated-gradient steps and ablations (bounds memory)")
     at.add_argument("--checkpoint", help="folder for partial sums: a killed run restarted with the same "
                                          "arguments resumes there (same scores as an uninterrupted run)")
-    at.add_argument("--checkpoint-every", type=int, default=20, help="save partial sums every N batches")
-    at.add_argument("--seed", type=int, default=0)
+    at.add_argument("--checkpoint-every", type=POSITIVE, default=20, help="save partial sums every N batches")
+    at.add_argument("--seed", type=int_at_least(0), default=0)
     at.add_argument("--no-control", action="store_true", help="skip the control scores (neutral-text language modelling)")
     at.add_argument("--control-method", default="grad_x_act", help="method for the control scores")
     _add_output(at, "scores file to write (.safetensors)")
@@ -491,23 +498,27 @@ def build_parser() -> argparse.ArgumentParser:
     ed = sub.add_parser("edit", help="edit neurons in the weights and save a checkpoint plus manifest")
     ed.add_argument("--model", default="demo", help="demo, a .gguf file, a checkpoint directory or a hub id")
     ed.add_argument("--scores", help="scores file from `neuronedit attribute` to select neurons from")
-    ed.add_argument("--top-k", type=int, help="number of neurons to select (default 50, the measured default)")
+    ed.add_argument("--top-k", type=POSITIVE, help="number of neurons to select (default 50, the measured default)")
     ed.add_argument("--rule", choices=list(RULES),
                     help=f"selection rule (default {DEFAULT_RULE} when the file has control scores)")
     ed.add_argument("--neurons", help="a saved NeuronSet (JSON) instead of --scores")
     ed.add_argument("--mode", choices=["prune", "zero", "scale", "mean"], default="prune",
                     help="prune: write-out and read-in zeroed; zero: write-out zeroed; scale: write-out x factor; "
                          "mean: mean activation folded into the output bias")
-    ed.add_argument("--factor", type=float, help="scale factor (--mode scale)")
+    ed.add_argument("--factor", type=finite_float, help="scale factor (--mode scale)")
     ed.add_argument("--means-data", help="text:PATH for the mean activations (--mode mean; default built-in text)")
+    ed.add_argument("--force", action="store_true", help="edit even when the scores were computed on other weights")
     _add_output(ed, "checkpoint directory to write")
+    ed.add_argument("--quiet", action="store_true", help="no progress output from transformers")
     ed.set_defaults(func=cmd_edit)
 
     ap = sub.add_parser("apply", help="replay a neuronedit.json manifest on a base model")
     ap.add_argument("--model", default="demo", help="the base model the manifest was made on")
     ap.add_argument("--manifest", required=True, help="neuronedit.json, or a checkpoint directory holding one")
-    ap.add_argument("--force", action="store_true", help="apply even when the weight fingerprint differs")
+    ap.add_argument("--force", action="store_true",
+                    help="apply even when the weight fingerprint differs or the manifest names none")
     _add_output(ap, "checkpoint directory to write")
+    ap.add_argument("--quiet", action="store_true", help="no progress output from transformers")
     ap.set_defaults(func=cmd_apply)
 
     tr = sub.add_parser("transfer", help="remove each bias's neurons, measure every bias: matrix, plots, report.html")
@@ -526,21 +537,21 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--method", default="grad_x_act",
                     choices=["activation", "grad_x_act", "integrated_gradients", "ig2", "ablation"])
     tr.add_argument("--rule", default=DEFAULT_RULE, choices=list(RULES))
-    tr.add_argument("--k", type=int, default=50, help="neurons removed per source in the matrix")
-    tr.add_argument("--dose", type=int, nargs="*", default=[10, 50, 200], help="sizes for the dose-response")
+    tr.add_argument("--k", type=POSITIVE, default=50, help="neurons removed per source in the matrix")
+    tr.add_argument("--dose", type=POSITIVE, nargs="*", default=[10, 50, 200], help="sizes for the dose-response")
     tr.add_argument("--edit", choices=["zero", "mean", "unlearn"], default="zero",
                     help="zero/mean: hook edit of the selected neurons; unlearn: unlearn each source's dev pairs")
     tr.add_argument("--unlearn-method", default="masked_token", help="with --edit unlearn")
     tr.add_argument("--confine", action="store_true", help="with --edit unlearn: only the selected neurons change")
-    tr.add_argument("--lr", type=float, default=1e-5, help="with --edit unlearn")
-    tr.add_argument("--steps", type=int, default=40, help="with --edit unlearn")
+    tr.add_argument("--lr", type=positive_float, default=1e-5, help="with --edit unlearn")
+    tr.add_argument("--steps", type=POSITIVE, default=40, help="with --edit unlearn")
     tr.add_argument("--ppl-text", default="text:bundled",
                     help="real text for perplexity (default text:bundled, WikiText-2 validation, never used to select)")
-    tr.add_argument("--ppl-tokens", type=int, default=20000, help="tokens of --ppl-text to score")
-    tr.add_argument("--max-items", type=int, help="cap each domain's dev and test half of --data (evenly spaced)")
-    tr.add_argument("--n-boot", type=int, default=1000)
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--batch-size", type=int, default=16)
+    tr.add_argument("--ppl-tokens", type=POSITIVE, default=20000, help="tokens of --ppl-text to score")
+    tr.add_argument("--max-items", type=int_at_least(2), help="cap each domain's dev and test half of --data (evenly spaced)")
+    tr.add_argument("--n-boot", type=int_at_least(100), default=1000)
+    tr.add_argument("--seed", type=int_at_least(0), default=0)
+    tr.add_argument("--batch-size", type=POSITIVE, default=16)
     _add_output(tr, "folder for results, figures and report.html")
     tr.add_argument("--quiet", action="store_true")
     _add_placement(tr)
@@ -553,16 +564,16 @@ def build_parser() -> argparse.ArgumentParser:
     un.add_argument("--split", choices=["dev", "test"], default="dev", help="half of the data to forget (default dev)")
     un.add_argument("--method", default="masked_token", choices=["gradient_ascent", "masked_token", "max_entropy", "dual"])
     un.add_argument("--retain", help="text:PATH to keep modelling (default: the built-in neutral corpus)")
-    un.add_argument("--retain-weight", type=float, default=1.0, help="weight of the retain NLL")
-    un.add_argument("--kl-weight", type=float, default=0.0, help="weight of KL to the original model on retain text")
+    un.add_argument("--retain-weight", type=non_negative_float, default=1.0, help="weight of the retain NLL")
+    un.add_argument("--kl-weight", type=non_negative_float, default=0.0, help="weight of KL to the original model on retain text")
     un.add_argument("--neurons", help="a saved NeuronSet: confine the update to these neurons")
-    un.add_argument("--lr", type=float, default=1e-5)
-    un.add_argument("--steps", type=int, default=40)
-    un.add_argument("--batch-size", type=int, default=8)
-    un.add_argument("--eval-every", type=int, default=10)
-    un.add_argument("--max-retain-ppl-increase", type=float, default=0.05,
+    un.add_argument("--lr", type=positive_float, default=1e-5)
+    un.add_argument("--steps", type=POSITIVE, default=40)
+    un.add_argument("--batch-size", type=POSITIVE, default=8)
+    un.add_argument("--eval-every", type=POSITIVE, default=10)
+    un.add_argument("--max-retain-ppl-increase", type=positive_float, default=0.05,
                     help="stop and roll back when retain perplexity rises by more than this share")
-    un.add_argument("--seed", type=int, default=0)
+    un.add_argument("--seed", type=int_at_least(0), default=0)
     _add_output(un, "checkpoint directory to write")
     un.add_argument("--quiet", action="store_true")
     un.set_defaults(func=cmd_unlearn)
@@ -575,6 +586,26 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--base-url", help="download from this address instead (a mirror)")
     fetch.set_defaults(func=cmd_data_fetch)
     return parser
+
+
+def _os_message(err: OSError) -> str:
+    """An OSError as one line that names the file and says what to do."""
+    if err.filename is None:
+        return str(err)
+    fix = {"EACCES": "check the permissions or choose another path", "EISDIR": "give a file, not a folder",
+           "ENOTDIR": "a part of the path is a file, not a folder", "ENOSPC": "free disk space and run again",
+           "EROFS": "the file system is read-only; choose another path",
+           "ENOENT": "check the path"}.get(errno.errorcode.get(err.errno or 0, ""), "")
+    return f"{err.filename}: {err.strerror or err}" + (f"; {fix}" if fix else "")
+
+
+def _quiet(quiet: bool) -> Any:
+    """Silence transformers' progress bars and info logs while a ``--quiet`` command runs."""
+    if not quiet:
+        return contextlib.nullcontext()
+    from .loading import quiet_transformers
+
+    return quiet_transformers()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -596,12 +627,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "(attribute, evaluate and transfer can run data-parallel)", file=sys.stderr)
             return 2
         init_from_env()
+    where = f" (rank {rank()})" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
     try:
-        return func(args)
-    except (ModelLoadError, DemoModelUnavailable, FetchError, FileExistsError, FileNotFoundError, ValueError) as err:
-        where = f" (rank {rank()})" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+        with _quiet(getattr(args, "quiet", False)):
+            return func(args)
+    except (ModelLoadError, DemoModelUnavailable, FetchError, ValueError) as err:
         print(f"neuronedit {args.command}{where}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # FileExistsError, IsADirectoryError, PermissionError, disk full, ...
+        print(f"neuronedit {args.command}{where}: error: {_os_message(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"neuronedit {args.command}{where}: interrupted; nothing half-written was kept", file=sys.stderr)
+        return 130
     finally:
         import torch.distributed as dist
 

@@ -36,7 +36,8 @@ def _key(lm: LanguageModel, objective: Objective, method: str, payload: Any) -> 
 
 
 def cached_attribution(lm: LanguageModel, objective: Objective, payload: Any, *, method: str = "grad_x_act",
-                       batch_size: int = 16, use_cache: bool = True, log: Any = None) -> NeuronScores:
+                       batch_size: int = 16, use_cache: bool = True, log: Any = None, progress: bool = False,
+                       label: str | None = None) -> NeuronScores:
     """``attribute(lm, objective, method)``, read from the cache when the same model weights,
     objective, method and data (``payload``: the texts or pairs, hashed) were attributed before."""
     path = cache_dir("controls", f"{_key(lm, objective, method, payload)}.safetensors")
@@ -47,7 +48,7 @@ def cached_attribution(lm: LanguageModel, objective: Objective, payload: Any, *,
             path.unlink(missing_ok=True)  # a damaged entry is recomputed
     if log:
         log(f"computing control scores ({objective.describe()['objective']}, {method}); cached for next time")
-    scores = attribute(lm, objective, method, batch_size=batch_size)
+    scores = attribute(lm, objective, method, batch_size=batch_size, progress=progress, label=label)
     if use_cache:
         scores.save(path)
     return scores
@@ -55,7 +56,8 @@ def cached_attribution(lm: LanguageModel, objective: Objective, payload: Any, *,
 
 def control_scores(lm: LanguageModel, control: str = "lm", *, domain: str | None = None,
                    texts: Sequence[str] | None = None, knowledge: Sequence[Any] | None = None,
-                   batch_size: int = 16, use_cache: bool = True, log: Any = None) -> NeuronScores:
+                   batch_size: int = 16, use_cache: bool = True, log: Any = None,
+                   progress: bool = False) -> NeuronScores:
     """The control of :data:`CONTROLS` for ``domain`` (needed by ``lm+knowledge``).
 
     Args:
@@ -66,7 +68,7 @@ def control_scores(lm: LanguageModel, control: str = "lm", *, domain: str | None
         raise ValueError(f"unknown control {control!r}; choose one of {', '.join(CONTROLS)}")
     texts = list(texts if texts is not None else NEUTRAL_TEXTS)
     lm_scores = cached_attribution(lm, LanguageModeling(texts), texts, batch_size=batch_size, use_cache=use_cache,
-                                   log=log)
+                                   log=log, progress=progress, label="control: neutral text")
     if control == "lm":
         return lm_scores
     if domain is None:
@@ -75,7 +77,8 @@ def control_scores(lm: LanguageModel, control: str = "lm", *, domain: str | None
     span = "diff" if domain == "gender" else "tail"  # where the fact is: the pronoun, or what follows the group
     try:
         knowledge = cached_attribution(lm, PairPreference(pairs, span=span), [(p.more, p.less) for p in pairs],
-                                       batch_size=batch_size, use_cache=use_cache, log=log)
+                                       batch_size=batch_size, use_cache=use_cache, log=log, progress=progress,
+                                       label=f"control: {domain} knowledge")
     except ValueError as err:  # e.g. a word-level tokenizer that maps every group word to one unknown token
         message = f"the {domain} knowledge probes cannot be scored with this tokenizer ({err}); the control is lm alone"
         warnings.warn(message, stacklevel=2)

@@ -13,20 +13,26 @@ import hashlib
 import json
 import math
 import os
+import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from attributions import NeuronSet
+from attributions.neurons import parse_neurons
 
 from .cache import atomic_file
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "MODES", "Edit", "ManifestError", "load_manifest", "save_manifest"]
 
-MANIFEST_FORMAT = "neuronedit.manifest/1"
+MANIFEST_FORMAT = "neuronedit.manifest/2"
 MANIFEST_NAME = "neuronedit.json"
 MODES = ("prune", "zero", "scale", "mean", "compact", "unlearn")
+DELTA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.safetensors")
+"""A weight-delta file is a plain name in the manifest's folder: no separators, no ``..``, not hidden."""
+FINGERPRINT = re.compile(r"[0-9a-f]{16}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ManifestError(ValueError):
@@ -73,14 +79,26 @@ class Edit:
                                     f"got {None if self.values is None else len(self.values)}")
             if not all(math.isfinite(v) for v in self.values):
                 raise ManifestError("mean values must be finite numbers")
-        if self.mode == "unlearn" and not self.delta:
-            raise ManifestError("an unlearn edit needs the name of its weight-delta file ('delta')")
+        if self.mode == "unlearn":
+            if not isinstance(self.delta, str) or not DELTA_NAME.fullmatch(self.delta) or ".." in self.delta:
+                raise ManifestError(f"an unlearn edit's 'delta' must be the plain name of a .safetensors file next to "
+                                    f"the manifest (letters, digits, '.', '_', '-'), not {self.delta!r}")
+            if not isinstance(self.delta_sha256, str) or not SHA256.fullmatch(self.delta_sha256):
+                raise ManifestError("an unlearn edit needs the SHA-256 of its weight delta ('delta_sha256', 64 hex "
+                                    f"digits), not {self.delta_sha256!r}")
+        elif self.delta is not None or self.delta_sha256 is not None:
+            raise ManifestError(f"a {self.mode} edit has no weight delta: 'delta' and 'delta_sha256' must be null")
+        if self.base_fingerprint and not FINGERPRINT.fullmatch(self.base_fingerprint):
+            raise ManifestError("base_fingerprint must be the 16 hex digits of attributions.weights_fingerprint, not "
+                                f"{self.base_fingerprint[:40]!r}")
 
     @property
     def id(self) -> str:
-        """Content hash (16 hex digits) of what the edit does (not of the model it was made on)."""
+        """Content hash (16 hex digits) of every field that changes what is applied or to which weights:
+        neurons, mode, factor, values, delta file and hash, and the base weights' fingerprint."""
         core = {"neurons": [list(n) for n in self.neurons], "mode": self.mode, "factor": self.factor,
-                "values": list(self.values) if self.values is not None else None, "delta_sha256": self.delta_sha256}
+                "values": list(self.values) if self.values is not None else None, "delta": self.delta,
+                "delta_sha256": self.delta_sha256, "base_fingerprint": self.base_fingerprint}
         return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_provenance(self, **items: Any) -> Edit:
@@ -103,7 +121,12 @@ class Edit:
         for key in ("mode", "neurons", "base_fingerprint"):
             if key not in data:
                 raise ManifestError(f"{where} lacks the required field {key!r}")
-        neurons = _neurons(data["neurons"], f"{where}.neurons")
+        if not isinstance(data["mode"], str):
+            raise ManifestError(f"{where}.mode must be a string")
+        try:
+            neurons = parse_neurons(data["neurons"], f"{where}.neurons", allow_empty=data["mode"] == "unlearn")
+        except ValueError as err:
+            raise ManifestError(str(err)) from None
         factor = data.get("factor")
         if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, float))):
             raise ManifestError(f"{where}.factor must be a number or null, not {factor!r}")
@@ -123,8 +146,6 @@ class Edit:
         provenance = data.get("provenance") or {}
         if not isinstance(provenance, dict):
             raise ManifestError(f"{where}.provenance must be a JSON object")
-        if not isinstance(data["mode"], str):
-            raise ManifestError(f"{where}.mode must be a string")
         try:
             edit = cls(neurons=neurons, mode=data["mode"], factor=None if factor is None else float(factor),
                        values=values, base_model=data.get("base_model", ""),
@@ -136,20 +157,6 @@ class Edit:
             raise ManifestError(f"{where}.id is {data['id']!r} but the edit's content hashes to {edit.id!r}: "
                                 "the manifest was changed by hand or damaged")
         return edit
-
-
-def _neurons(data: Any, where: str) -> NeuronSet:
-    if not isinstance(data, list):
-        raise ManifestError(f"{where} must be a list of [layer, neuron] pairs")
-    pairs = []
-    for i, item in enumerate(data):
-        if (not isinstance(item, list) or len(item) != 2
-                or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in item)):
-            raise ManifestError(f"{where}[{i}] must be [layer, neuron] with non-negative integers, not {item!r}")
-        pairs.append((item[0], item[1]))
-    if len(set(pairs)) != len(pairs):
-        raise ManifestError(f"{where} lists a neuron twice")
-    return NeuronSet(pairs)
 
 
 def save_manifest(edits: Sequence[Edit], path: str | os.PathLike[str]) -> Path:
@@ -172,9 +179,10 @@ def load_manifest(path: str | os.PathLike[str]) -> list[Edit]:
     if not path.is_file():
         raise FileNotFoundError(f"no manifest at {path}")
     try:
-        data = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ManifestError(f"{path} is not valid JSON ({err})") from None
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ManifestError(f"{path} is not valid JSON ({str(err)[:200]}); it should be the neuronedit.json that "
+                            "`neuronedit edit`/`unlearn` wrote") from None
     return parse_manifest(data, str(path))
 
 
@@ -182,6 +190,10 @@ def parse_manifest(data: Any, where: str = "manifest") -> list[Edit]:
     """Validate a decoded manifest; raises :class:`ManifestError` naming the bad field."""
     if not isinstance(data, dict):
         raise ManifestError(f"{where} must be a JSON object")
+    if data.get("format") == "neuronedit.manifest/1":
+        raise ManifestError(f"{where} has format 'neuronedit.manifest/1', whose edit ids do not cover the base "
+                            "weights: this version does not replay it. The saved checkpoint next to it still loads; "
+                            "to replay, make the edit again with this version")
     if data.get("format") != MANIFEST_FORMAT:
         raise ManifestError(f"{where} has format {data.get('format')!r}; this version reads {MANIFEST_FORMAT!r}")
     edits = data.get("edits")

@@ -260,7 +260,10 @@ def apply_edit(model: LanguageModel | nn.Module, manifest: str | Path | Edit | S
     for edit in edits:
         if edit.id in applied_edit_ids(module):
             continue
-        if not force and edit.base_fingerprint:
+        if not force and not edit.base_fingerprint:
+            raise ManifestError(f"edit {edit.id} names no base_fingerprint, so nothing shows it was made for this "
+                                "model; pass force=True (CLI: --force) to apply it anyway")
+        if not force:
             current = weights_fingerprint(module)
             if current != edit.base_fingerprint:
                 raise ManifestError(

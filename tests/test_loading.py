@@ -112,7 +112,7 @@ def test_atomic_dir_leaves_nothing_on_error(tmp_path):
     with atomic_dir(target, overwrite=True) as tmp:
         (tmp / "new.txt").write_text("new")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [".neuronedit", "new.txt"]
 
 
 def test_logprob_gap_matches_unbatched_forward(tiny_dir):

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
 from attributions import LanguageModel, NeuronSet, weights_fingerprint
 from neuronedit import Edit, EditError, ManifestError, apply_edit, compact, masked, prune_, save_edited, scale_
-from neuronedit.manifest import MANIFEST_NAME, load_manifest, parse_manifest
+from neuronedit.manifest import MANIFEST_FORMAT, MANIFEST_NAME, load_manifest, parse_manifest
 from neuronedit.weight_edits import applied_edit_ids
 
 ARCHS = sorted(TINY_CONFIGS)
@@ -103,8 +104,10 @@ def test_masked_save_reload_with_plain_transformers(arch, tmp_path):
     reloaded = _reload(arch, tmp_path / "ckpt")
     torch.testing.assert_close(_logits(reloaded), edited, atol=1e-5, rtol=0)
     manifest = load_manifest(tmp_path / "ckpt")
-    assert [e.id for e in manifest] == [edit.id] and manifest[0].base_fingerprint == weights_fingerprint(lm.model)
-    assert getattr(reloaded.config, "neuronedit_edits") == [edit.id]
+    saved = replace(edit, base_fingerprint=weights_fingerprint(lm.model))  # the save binds the edit to the weights
+    assert [e.id for e in manifest] == [saved.id] and manifest[0].base_fingerprint == saved.base_fingerprint
+    assert saved.id != edit.id, "the id covers the base fingerprint"
+    assert getattr(reloaded.config, "neuronedit_edits") == [saved.id]
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama", "opt", "phi3"])
@@ -157,7 +160,7 @@ def test_save_refuses_to_overwrite_and_keeps_previous(tmp_path):
         save_edited(lm, lm.tokenizer, tmp_path / "other")
     with masked(lm, NeuronSet([(1, 1)])) as edit2:
         save_edited(lm, lm.tokenizer, tmp_path / "ckpt", edit2, overwrite=True)
-    assert [e.id for e in load_manifest(tmp_path / "ckpt")] == [edit2.id]
+    assert [e.neurons for e in load_manifest(tmp_path / "ckpt")] == [edit2.neurons]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
 
@@ -197,7 +200,7 @@ def test_killed_save_leaves_no_partial_checkpoint_and_keeps_previous(tmp_path):
             proc.wait(timeout=60)
         if previous:
             assert {p.name: p.read_bytes() for p in out.iterdir()} == files
-            assert [e.id for e in load_manifest(out)] == [edit.id]
+            assert [e.neurons for e in load_manifest(out)] == [edit.neurons]
         else:
             assert not out.exists()
 
@@ -214,7 +217,7 @@ def test_masked_edit_record_matches_hook_and_id_is_content_hash():
 
 
 def test_manifest_errors_name_the_field(tmp_path):
-    good = {"format": "neuronedit.manifest/1", "edits": [Edit(NEURONS, "zero", base_fingerprint="ab").to_dict()]}
+    good = {"format": MANIFEST_FORMAT, "edits": [Edit(NEURONS, "zero", base_fingerprint="ab" * 8).to_dict()]}
     assert parse_manifest(json.loads(json.dumps(good)))[0].neurons == NEURONS
     cases = [
         ({**good, "format": "other/2"}, "format"),
@@ -223,6 +226,14 @@ def test_manifest_errors_name_the_field(tmp_path):
         ({**good, "edits": [{**good["edits"][0], "neurons": [[0, -1]]}]}, r"neurons\[0\]"),
         ({**good, "edits": [{**good["edits"][0], "neurons": [[0, 1], [0, 1]]}]}, "twice"),
         ({**good, "edits": [{**good["edits"][0], "neurons": [[0, 2]]}]}, "changed by hand"),
+        ({**good, "edits": [{**good["edits"][0], "base_fingerprint": "cd" * 8}]}, "changed by hand"),
+        ({**good, "edits": [{**good["edits"][0], "base_fingerprint": "ab"}]}, "16 hex digits"),
+        ({**good, "edits": [{**good["edits"][0], "neurons": []}]}, "empty"),
+        ({**good, "edits": [{**good["edits"][0], "neurons": [[0, 1.9]]}]}, "not an integer"),
+        ({**good, "edits": [{**good["edits"][0], "neurons": [[True, 1]]}]}, "bool"),
+        ({**good, "edits": [{**good["edits"][0], "neurons": [[0, 10**40]]}]}, "outside"),
+        ({**good, "edits": [{**good["edits"][0], "delta": "x.safetensors", "id": None}]}, "no weight delta"),
+        ({**good, "format": "neuronedit.manifest/1"}, "do not cover the base"),
         ({**good, "edits": [{**good["edits"][0], "mode": "scale", "id": None}]}, "finite factor"),
         ({**good, "edits": [{**good["edits"][0], "mode": "mean", "id": None}]}, "one mean value per neuron"),
     ]
@@ -244,7 +255,7 @@ _EDIT_KEYS = ["id", "mode", "neurons", "factor", "values", "base_model", "base_f
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(_EDIT_KEYS), _JSON | st.sampled_from(["scale", "mean", "zero"]), max_size=9),
-       st.sampled_from(["neuronedit.manifest/1", "x"]), st.booleans())
+       st.sampled_from([MANIFEST_FORMAT, "x"]), st.booleans())
 def test_fuzzed_manifests_fail_only_with_clear_errors(edit, fmt, wrap):
     data = {"format": fmt, "edits": [edit] if wrap else edit}
     try:

@@ -19,6 +19,22 @@ from ..manifest import Edit, ManifestError
 __all__ = ["add_delta", "delta_bytes", "make_delta"]
 
 
+def _read_delta(edit: Edit, directory: Path | None) -> bytes:
+    """The bytes of ``directory/edit.delta``, refusing any path that leaves ``directory`` (symlinks too)."""
+    if directory is None:
+        raise ManifestError(f"the weight delta {edit.delta!r} of unlearning edit {edit.id} is not in memory; "
+                            "apply the edit from its manifest file so the delta next to it is found")
+    root = directory.resolve()
+    path = (root / str(edit.delta)).resolve()
+    if path.parent != root:
+        raise ManifestError(f"the weight delta {edit.delta!r} resolves to {path}, outside the manifest's folder "
+                            f"{root}; a delta must be a file in that folder")
+    if not path.is_file():
+        raise ManifestError(f"the weight delta {edit.delta!r} of unlearning edit {edit.id} is not in {root}; "
+                            "keep it next to the manifest")
+    return path.read_bytes()
+
+
 def make_delta(before: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:
     """``{name.index: LongTensor [c], name.value: [c]}`` for the entries of each parameter that differ
     from ``before`` (parameters missing from ``before`` are unchanged by definition)."""
@@ -45,23 +61,29 @@ def add_delta(module: nn.Module, edit: Edit, directory: Path | None) -> None:
     """Write an unlearning edit's new values into ``module`` (from memory, or from ``directory/edit.delta``)."""
     data = module.__dict__.get("_neuronedit_deltas", {}).get(edit.delta)
     if data is None:
-        if directory is None or not (directory / str(edit.delta)).is_file():
-            raise ManifestError(f"the weight delta {edit.delta!r} of unlearning edit {edit.id} is not in "
-                                f"{directory or 'memory'}; keep it next to the manifest")
-        data = (directory / str(edit.delta)).read_bytes()
-    if edit.delta_sha256 and hashlib.sha256(data).hexdigest() != edit.delta_sha256:
+        data = _read_delta(edit, directory)
+    if hashlib.sha256(data).hexdigest() != edit.delta_sha256:
         raise ManifestError(f"{edit.delta} does not match the SHA-256 in the manifest: the file is damaged or "
                             "belongs to another edit")
-    tensors = load_bytes(data)
+    try:
+        tensors = load_bytes(data)
+    except Exception as err:  # safetensors raises its own error types for damaged bytes
+        raise ManifestError(f"the weight delta {edit.delta} is not a safetensors file ({err})") from None
     params = dict(module.named_parameters())
-    for key, index in tensors.items():
+    updates = []
+    for key, index in tensors.items():  # check everything before writing anything
         if not key.endswith(".index"):
             continue
         name = key[: -len(".index")]
         if name not in params:
             raise ManifestError(f"the weight delta names parameter {name!r}, which this model does not have")
-        param = params[name]
-        if int(index.max()) >= param.numel():
-            raise ManifestError(f"the weight delta indexes past the end of {name!r}: another architecture?")
-        param.view(-1)[index.to(param.device)] = tensors[f"{name}.value"].to(param.device, param.dtype)
+        param, value = params[name], tensors.get(f"{name}.value")
+        if index.dtype != torch.long or index.dim() != 1 or value is None or value.shape != index.shape:
+            raise ManifestError(f"the weight delta's entries for {name!r} are malformed (index and value must be "
+                                "1-D of one length, index int64)")
+        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= param.numel()):
+            raise ManifestError(f"the weight delta indexes outside {name!r}: another architecture?")
+        updates.append((param, index, value))
+    for param, index, value in updates:
+        param.view(-1)[index.to(param.device)] = value.to(param.device, param.dtype)
     module.__dict__.setdefault("_neuronedit_deltas", {})[edit.delta] = data

@@ -1,0 +1,278 @@
+"""Hostile and careless input to the command line: exit 2 with a message naming the file and the
+fix, never a traceback, never a write outside --out, never a deleted folder of the user's."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tiny_models import tiny_model_dir
+
+from attributions import NeuronScores, NeuronSet, weights_fingerprint
+from neuronedit.cli import main
+from neuronedit.manifest import MANIFEST_NAME, Edit, load_manifest, save_manifest
+from neuronedit.unlearn.delta import delta_bytes, make_delta
+
+LAYERS, WIDTH = 2, 48  # the tiny llama of tiny_models
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_model_dir(tmp_path_factory.mktemp("model") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def fingerprint(model_dir: Path) -> str:
+    from transformers import AutoModelForCausalLM
+
+    return weights_fingerprint(AutoModelForCausalLM.from_pretrained(model_dir))
+
+
+def _scores(path: Path, fingerprint: str, *, values: torch.Tensor | None = None, meta: object = None) -> Path:
+    """A scores file as `neuronedit attribute` writes it (``meta`` replaces its metadata, to damage it)."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    scores = values if values is not None else torch.randn(LAYERS, WIDTH)
+    save_file({"scores": scores}, str(path), metadata={
+        "format": "neuronedit.scores/1", "meta": json.dumps(meta if meta is not None else {"fingerprint": fingerprint})})
+    return path
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Exit code and stderr of ``neuronedit ARGV`` in this process (a traceback fails the test)."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse refuses a value
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.err + captured.out
+
+
+def _neurons_file(path: Path, neurons: object) -> Path:
+    path.write_text(json.dumps({"format": "neuronedit.neuronset/1", "neurons": neurons}))
+    return path
+
+
+BAD_NEURONS = [([[0, 1.9]], "not an integer"), ([[1, "3"]], "not an integer"), ([[True, 5]], "bool"),
+               ([], "empty"), ([[0, 1e30]], "not an integer"), ([[0, 10**30]], "outside"), ([[0, 1], [0, 1]], "twice"),
+               ([[0, 48]], "out of range"), ([[5, 0]], "layer 5")]
+
+
+@pytest.mark.parametrize("neurons, message", BAD_NEURONS)
+def test_edit_refuses_bad_neuron_files(neurons, message, model_dir, tmp_path, capsys):
+    path = _neurons_file(tmp_path / "n.json", neurons)
+    code, err = _run(["edit", "--model", str(model_dir), "--neurons", str(path), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["edit", "--top-k", "0"], "must be at least 1"),
+    (["edit", "--top-k", "x"], "not an integer"),
+    (["edit", "--factor", "nan"], "finite"),
+    (["attribute", "--limit", "0"], "must be at least 1"),
+    (["evaluate", "--data", "probes:gender", "--batch-size", "0"], "must be at least 1"),
+    (["evaluate", "--data", "probes:gender", "--batch-size", "-1"], "must be at least 1"),
+    (["evaluate", "--data", "probes:gender", "--n-boot", "0"], "must be at least 100"),
+    (["evaluate", "--data", "probes:gender", "--max-tokens", "-5"], "must be at least 1"),
+    (["transfer", "--dose", "0", "--out", "x"], "must be at least 1"),
+    (["transfer", "--max-items", "1", "--out", "x"], "must be at least 2"),
+    (["unlearn", "--forget", "probes:gender", "--lr", "-1", "--out", "x"], "greater than 0"),
+    (["unlearn", "--forget", "probes:gender", "--kl-weight", "inf", "--out", "x"], "finite"),
+    (["attribute", "--seed", "-3", "--out", "x"], "must be at least 0"),
+])
+def test_numeric_arguments_are_checked_at_parse_time(argv, message, capsys):
+    code, err = _run(argv, capsys)
+    assert code == 2 and message in err, err
+
+
+def test_outputs_are_checked_before_anything_is_computed(model_dir, tmp_path, capsys):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    # the model spec does not exist: the output check must fail first (before loading or scoring)
+    cases = [
+        (["evaluate", "--model", "no/such", "--data", "probes:gender", "--json", str(folder)], "--json"),
+        (["evaluate", "--model", "no/such", "--data", "probes:gender", "--csv", str(folder)], "--csv"),
+        (["attribute", "--model", "no/such", "--data", "probes:gender", "--out", str(folder)], "is a folder"),
+        (["edit", "--model", "no/such", "--neurons", "n.json", "--out", "."], "names no new folder"),
+        (["edit", "--model", "no/such", "--neurons", "n.json", "--out", str(a_file / "sub")], "is a file"),
+        (["transfer", "--model", "no/such", "--out", str(a_file / "sub")], "is a file"),
+        (["unlearn", "--model", "no/such", "--forget", "probes:gender", "--out", str(a_file)], "exists"),
+    ]
+    for argv, message in cases:
+        code, err = _run(argv, capsys)
+        assert code == 2 and message in err and "no/such" not in err, (argv, err)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_target_is_refused_before_computing(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        code, err = _run(["evaluate", "--model", "no/such", "--data", "probes:gender", "--json",
+                          str(locked / "r.json")], capsys)
+        assert code == 2 and "permission denied" in err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_overwrite_never_deletes_a_folder_neuronedit_did_not_write(model_dir, tmp_path, capsys):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "thesis.txt").write_text("four years of work")
+    neurons = _neurons_file(tmp_path / "n.json", [[0, 1], [1, 2]])
+    argv = ["edit", "--model", str(model_dir), "--neurons", str(neurons), "--out", str(victim), "--overwrite"]
+    code, err = _run(argv, capsys)
+    assert code == 2 and "not written by neuronedit" in err
+    assert (victim / "thesis.txt").read_text() == "four years of work"
+    ours = tmp_path / "ours"
+    assert _run([*argv[:-3], "--out", str(ours)], capsys)[0] == 0
+    assert _run([*argv[:-3], "--out", str(ours)], capsys)[0] == 2, "existing output needs --overwrite"
+    assert _run([*argv[:-3], "--out", str(ours), "--overwrite"], capsys)[0] == 0, "our own folder is replaced"
+    assert oct(ours.stat().st_mode & 0o777) == oct(0o777 & ~_umask()), "folders follow the user's umask"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_scores_from_other_weights_need_force(model_dir, fingerprint, tmp_path, capsys):
+    other = _scores(tmp_path / "other.safetensors", "0123456789abcdef")
+    argv = ["edit", "--model", str(model_dir), "--scores", str(other), "--top-k", "3", "--out", str(tmp_path / "o")]
+    code, err = _run(argv, capsys)
+    assert code == 2 and "--force" in err and "0123456789abcdef" in err and not (tmp_path / "o").exists()
+    code, err = _run([*argv, "--force"], capsys)
+    assert code == 0 and "warning" in err
+    same = _scores(tmp_path / "same.safetensors", fingerprint)
+    assert _run([*argv[:4], str(same), *argv[5:-1], str(tmp_path / "p")], capsys)[0] == 0
+
+
+@pytest.mark.parametrize("kind", ["nan", "inf", "meta-list", "one-dim", "not-safetensors"])
+def test_damaged_scores_files_are_refused(kind, model_dir, fingerprint, tmp_path, capsys):
+    path = tmp_path / "s.safetensors"
+    if kind in ("nan", "inf"):
+        values = torch.randn(LAYERS, WIDTH)
+        values[1, 3] = float(kind)
+        _scores(path, fingerprint, values=values)
+        message = "NaN or infinite"
+    elif kind == "meta-list":
+        _scores(path, fingerprint, meta=[1, 2])
+        message = "must be a JSON object"
+    elif kind == "one-dim":
+        _scores(path, fingerprint, values=torch.randn(WIDTH))
+        message = "[layers, neurons]"
+    else:
+        path.write_bytes(b"\x00\x01binary junk")
+        message = "not a safetensors scores file"
+    code, err = _run(["edit", "--model", str(model_dir), "--scores", str(path), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and message in err and str(path) in err, err
+
+
+def test_score_files_are_byte_reproducible(tmp_path):
+    a, b = NeuronScores(torch.ones(2, 3), meta={"seconds": 1.5, "method": "m"}), NeuronScores(
+        torch.ones(2, 3), meta={"method": "m", "seconds": 99.0})
+    a.save(tmp_path / "a.safetensors")
+    b.save(tmp_path / "b.safetensors")
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+    assert "seconds" not in NeuronScores.load(tmp_path / "a.safetensors").meta
+
+
+# ---- manifests are untrusted input ---------------------------------------------------------------
+
+def _unlearn_manifest(folder: Path, model_dir: Path, fingerprint: str) -> Path:
+    """A genuine unlearning manifest: one changed weight, its delta file next to the manifest."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    with torch.no_grad():
+        model.model.layers[0].mlp.down_proj.weight[0, 0] += 1.0
+    data, digest = delta_bytes(make_delta(before, model))
+    folder.mkdir(parents=True)
+    name = f"unlearn-{digest[:12]}.safetensors"
+    (folder / name).write_bytes(data)
+    edit = Edit(NeuronSet(), "unlearn", base_fingerprint=fingerprint, delta=name, delta_sha256=digest)
+    return save_manifest([edit], folder / MANIFEST_NAME)
+
+
+def _files(root: Path, skip: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
+            if p.is_file() and skip not in p.parents}
+
+
+def test_manifest_delta_cannot_leave_its_folder(model_dir, fingerprint, tmp_path, capsys):
+    manifest = _unlearn_manifest(tmp_path / "m", model_dir, fingerprint)
+    out = tmp_path / "deep" / "a" / "b" / "out"
+    assert _run(["apply", "--model", str(model_dir), "--manifest", str(manifest), "--out", str(out)], capsys)[0] == 0
+    assert load_manifest(out)[0].delta_sha256, "a genuine manifest replays"
+    (tmp_path / "secret.safetensors").write_bytes((tmp_path / "m" / load_manifest(manifest)[0].delta).read_bytes())
+    (tmp_path / "m" / "link.safetensors").symlink_to(tmp_path / "secret.safetensors")
+    body = json.loads(manifest.read_text())
+    for delta in ["../../payload/evil.safetensors", "/etc/hostname", "../secret.safetensors", "sub/x.safetensors",
+                  "link.safetensors", ".hidden.safetensors", ""]:
+        body["edits"][0]["delta"] = delta
+        body["edits"][0].pop("id", None)
+        manifest.write_text(json.dumps(body))
+        before = _files(tmp_path, skip=out)
+        code, err = _run(["apply", "--model", str(model_dir), "--manifest", str(manifest), "--out",
+                          str(tmp_path / "deep" / "a" / "b" / "out2")], capsys)
+        assert code == 2 and "Traceback" not in err, (delta, err)
+        assert _files(tmp_path, skip=out) == before, f"{delta}: something was written"
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("delta_sha256", None, "SHA-256"), ("delta_sha256", "", "SHA-256"), ("base_fingerprint", "", "--force"),
+    ("base_fingerprint", "ffffffffffffffff", "fingerprint"), ("id", "0000000000000000", "changed by hand"),
+])
+def test_manifest_integrity_fields_are_enforced(field, value, message, model_dir, fingerprint, tmp_path, capsys):
+    manifest = _unlearn_manifest(tmp_path / "m", model_dir, fingerprint)
+    body = json.loads(manifest.read_text())
+    body["edits"][0][field] = value
+    if field != "id":
+        body["edits"][0].pop("id")
+    manifest.write_text(json.dumps(body))
+    argv = ["apply", "--model", str(model_dir), "--manifest", str(manifest), "--out", str(tmp_path / "o")]
+    code, err = _run(argv, capsys)
+    assert code == 2 and message in err, err
+    if field == "base_fingerprint" and value == "":
+        assert _run([*argv, "--force"], capsys)[0] == 0, "--force applies an edit that names no fingerprint"
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-3, 2**70) | st.floats() | st.text(max_size=12)
+                     | st.sampled_from(["../x.safetensors", "/etc/hostname", "..", "", "unlearn", "prune", "mean"]),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+                     max_leaves=8)
+_FIELDS = ["id", "mode", "neurons", "factor", "values", "base_model", "base_fingerprint", "provenance", "delta",
+           "delta_sha256", "format", "edits"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(mutations=st.lists(st.tuples(st.sampled_from(_FIELDS), _JSON), min_size=1, max_size=3),
+       raw=st.one_of(st.none(), st.binary(max_size=40)))
+def test_fuzzed_manifests_exit_2_and_write_only_inside_out(mutations, raw, model_dir, fingerprint, tmp_path_factory,
+                                                           capsys):
+    root = tmp_path_factory.mktemp("fuzz")
+    manifest = _unlearn_manifest(root / "m", model_dir, fingerprint)
+    body = json.loads(manifest.read_text())
+    for key, value in sorted(mutations, key=lambda kv: kv[0] in ("format", "edits")):  # the edit's fields first
+        (body if key in ("format", "edits") else body["edits"][0])[key] = value
+    manifest.write_bytes(raw if raw is not None else json.dumps(body).encode())
+    out = root / "x" / "out"
+    before = _files(root, skip=out)
+    code, err = _run(["apply", "--model", str(model_dir), "--manifest", str(manifest), "--out", str(out)], capsys)
+    assert code in (0, 2) and "Traceback" not in err
+    assert code == 0 or "error:" in err
+    assert _files(root, skip=out) == before
