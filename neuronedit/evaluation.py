@@ -17,6 +17,7 @@ from attributions import LanguageModel
 from .data import BBQItem, Dataset, StereoSetItem, TextCorpus, load
 from .metrics import bootstrap, paired_bootstrap
 from .metrics.bias import TIE
+from .metrics.language import check_max_tokens
 from .suites import SuiteResult, bbq_results, pair_results, stereoset_results, text_results
 
 __all__ = ["Evaluation", "SuiteResult", "compare", "evaluate"]
@@ -91,6 +92,7 @@ def evaluate(
         n_boot: bootstrap resamples; ``seed`` makes them reproducible.
         text_window, text_stride, text_max_tokens: perplexity settings for ``text:`` suites.
     """
+    check_max_tokens(text_max_tokens)  # refuse 0 or -5 before any suite is scored
     results: list[SuiteResult] = []
     opts = {"batch_size": batch_size, "progress": progress}
     for suite in suites:

@@ -9,8 +9,9 @@ batch size or the padding side (tested against a one-at-a-time scorer).
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -158,9 +159,17 @@ def share_groups(encoded: Sequence[tuple[list[int], int]], *, min_shared: int = 
     return groups
 
 
+def _cache_kwarg(model: Any) -> str:
+    """Name of the key/value cache argument and output field: ``cache`` where ``forward`` takes it
+    (transformers 5.24 deprecates ``past_key_values`` with a FutureWarning, for removal in 5.40),
+    else ``past_key_values`` (earlier 5.x releases)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def _score_shared(model: torch.nn.Module, encoded: Sequence[tuple[list[int], int]], pad: int, *,
                   batch_size: int, progress: bool, desc: str) -> TextScores:
     device = input_device(model)
+    cache_name = _cache_kwarg(model)
     logprob = np.zeros(len(encoded), dtype=np.float64)
     n_tokens = np.array([len(ids) - begin for ids, begin in encoded], dtype=np.int64)
     def longest_rest(group: tuple[list[int], int]) -> int:
@@ -202,7 +211,7 @@ def _score_shared(model: torch.nn.Module, encoded: Sequence[tuple[list[int], int
                     conts.append((m, shared))
         if not conts:
             continue
-        cache = out.past_key_values
+        cache = out[cache_name]
         cache.reorder_cache(torch.tensor(rows, device=device))
         cont_width = max(len(encoded[m][0]) - 1 - shared for m, shared in conts)
         c_ids = torch.full((len(conts), cont_width), pad, dtype=torch.long)
@@ -219,7 +228,7 @@ def _score_shared(model: torch.nn.Module, encoded: Sequence[tuple[list[int], int
         full_mask = torch.cat([mask[rows], c_mask], dim=1)
         c_pos = mask[rows].sum(dim=1, keepdim=True) + torch.arange(cont_width).unsqueeze(0)
         logits = model(input_ids=c_ids.to(device), attention_mask=full_mask.to(device),
-                       position_ids=c_pos.to(device), past_key_values=cache, use_cache=True).logits
+                       position_ids=c_pos.to(device), use_cache=True, **{cache_name: cache}).logits
         token_lp = _token_logprobs(logits, targets.to(device))
         token_lp = torch.where(scored.to(device), token_lp, torch.zeros_like(token_lp))
         sums = token_lp.double().sum(dim=1).cpu().numpy()

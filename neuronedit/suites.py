@@ -21,7 +21,7 @@ from .data import BBQItem, StereoSetItem, TextCorpus
 from .metrics import Interval, bbq_stats, lm_stats, pair_stats, stereoset_stats
 from .metrics.association import association_arrays, association_stats, pair_requests
 from .metrics.bias import TIE, Stat
-from .metrics.language import line_losses, window_losses
+from .metrics.language import check_max_tokens, line_losses, window_losses
 from .scoring import is_masked_lm, pll_shared_tokens, score_encoded, score_texts, start_token_id
 
 __all__ = ["NEUTRAL", "SuiteResult", "association_rule", "association_span", "bbq_results", "pair_results", "stereoset_results", "text_results"]
@@ -169,11 +169,12 @@ def bbq_results(lm: LanguageModel, name: str, items: Sequence[BBQItem], opts: di
 
 def text_results(lm: LanguageModel, corpus: TextCorpus, opts: dict[str, Any]) -> list[SuiteResult]:
     """Perplexity of a corpus: strided windows, or each line on its own (``unit="line"``)."""
+    check_max_tokens(opts.get("max_tokens"))
     if corpus.unit == "line":
         lines = [line for line in corpus.text.splitlines() if line.strip()]
         data = line_losses(lm, lines)
     else:
-        data = window_losses(lm, corpus.text, **opts)
+        data = window_losses(lm, corpus.chunks(), **opts)  # streamed: a token limit reads only what it needs
     return [SuiteResult(suite="perplexity", bias_type="none", data=data, stats=lm_stats(), primary="perplexity",
                         item_ids=[f"{corpus.id}-w{k}" for k in range(len(data["nll"]))], role="cost",
                         extra={"tokens": int(data["count"].sum()), "source": corpus.source})]

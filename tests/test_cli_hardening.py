@@ -276,3 +276,41 @@ def test_fuzzed_manifests_exit_2_and_write_only_inside_out(mutations, raw, model
     assert code in (0, 2) and "Traceback" not in err
     assert code == 0 or "error:" in err
     assert _files(root, skip=out) == before
+
+
+# ---- models and devices: the loader's messages reach the user as exit 2 --------------------------
+
+def test_cli_reports_model_problems_with_exit_2(model_dir, tmp_path, capsys):
+    import shutil
+
+    no_weights = tmp_path / "no_weights"
+    shutil.copytree(model_dir, no_weights)
+    (no_weights / "model.safetensors").unlink()
+    no_tokenizer = tmp_path / "no_tokenizer"
+    no_tokenizer.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(model_dir / name, no_tokenizer / name)
+    cases = [
+        (["evaluate", "--model", str(no_weights), "--data", "probes:gender"], "no weights"),
+        (["evaluate", "--model", str(no_tokenizer), "--data", "probes:gender"], "no tokenizer files"),
+        (["evaluate", "--model", str(model_dir), "--data", "probes:gender", "--device", "cuda"], "not available"),
+        (["attribute", "--model", str(model_dir), "--data", "probes:gender", "--device", "gpu0", "--out",
+          str(tmp_path / "s.safetensors")], "invalid device"),
+    ]
+    for argv, message in cases:
+        code, err = _run(argv, capsys)
+        assert code == 2 and message in err and "Traceback" not in err, (argv, err)
+    assert not (tmp_path / "s.safetensors").exists()
+
+
+def test_cli_reports_data_problems_with_exit_2(model_dir, tmp_path, capsys):
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"sent_more,sent_less\n\xff\xfe\x00junk\n")
+    bbq = tmp_path / "bbq.jsonl"
+    item = json.loads((Path(__file__).parent / "fixtures" / "bbq_small.jsonl").read_text().splitlines()[0])
+    bbq.write_text(json.dumps({**item, "label": 7}) + "\n")
+    cases = [(f"crows:{tmp_path}", "is a folder"), (f"text:{tmp_path}", "is a folder"),
+             (f"crows:{binary}", "UTF-8"), (f"bbq:{bbq}", "label")]
+    for spec, message in cases:
+        code, err = _run(["evaluate", "--model", str(model_dir), "--data", spec], capsys)
+        assert code == 2 and message in err and "Traceback" not in err, (spec, err)

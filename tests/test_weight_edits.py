@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -203,6 +204,33 @@ def test_killed_save_leaves_no_partial_checkpoint_and_keeps_previous(tmp_path):
             assert [e.neurons for e in load_manifest(out)] == [edit.neurons]
         else:
             assert not out.exists()
+        stale = [p for p in tmp_path.iterdir() if p.name.startswith(".ckpt.tmp-")]
+        assert stale, "the killed save left its temporary folder (then cleaned by the next save)"
+    lm = _lm("llama")
+    with masked(lm, NEURONS) as edit:
+        save_edited(lm, lm.tokenizer, out, edit, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"], "stale temporaries of the target are removed"
+
+
+def test_stale_temporaries_of_live_processes_are_kept_and_a_moved_aside_version_comes_back(tmp_path):
+    from neuronedit.cache import MARKER, atomic_dir, clean_stale
+
+    target = tmp_path / "out"
+    live = tmp_path / f".out.tmp-{os.getppid()}-abc"  # a write still running (our parent process)
+    live.mkdir()
+    dead_pid = 2**22 + 12345  # above the default pid_max: no such process
+    moved = tmp_path / f".out.old-{dead_pid}"  # killed between the two renames of an overwrite
+    moved.mkdir()
+    (moved / MARKER).write_text("")
+    (moved / "weights").write_text("previous")
+    other = tmp_path / f".other.tmp-{dead_pid}-x"  # another target's temporary: not ours to touch
+    other.mkdir()
+    clean_stale(target)
+    assert (target / "weights").read_text() == "previous" and live.is_dir() and other.is_dir()
+    with atomic_dir(target, overwrite=True) as tmp:
+        (tmp / "weights").write_text("new")
+    assert (target / "weights").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name, "out"])
 
 
 def test_masked_edit_record_matches_hook_and_id_is_content_hash():

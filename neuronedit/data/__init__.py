@@ -8,7 +8,6 @@ after ``--data``. ``stereoset``, ``winobias`` and ``text`` also take ``KIND:bund
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
@@ -79,6 +78,21 @@ def group_key(item: Any) -> str:
     return str(getattr(item, "meta", {}).get("group", item.id))
 
 
+def _user_path(text: str) -> Path:
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # "~name/..." for a user that does not exist
+        raise FileNotFoundError(f"no such file: {text} (no user's home folder matches its '~'; "
+                                "check the path)") from None
+
+
+def _missing(path: Path) -> bool:
+    try:
+        return not path.exists()
+    except OSError:  # e.g. a name too long: the loader reports it
+        return False
+
+
 def load(spec: str, *, bias_type: str | None = None, split: str | None = None) -> Any:
     """Load a benchmark or probe set.
 
@@ -97,17 +111,17 @@ def load(spec: str, *, bias_type: str | None = None, split: str | None = None) -
         raise ValueError(f"split must be one of {SPLITS} or None, not {split!r}")
     if kind == "probes":
         items: Any = probe_pairs(rest)
+    elif rest == "bundled" and kind == "text":
+        items = load_text(bundled_path(kind), name="wikitext2-valid", source="bundled:wikitext2/valid.txt")
     elif rest == "bundled":
         items = KINDS[kind](bundled_path(kind))
     else:
-        path = Path(rest).expanduser()
-        if not path.exists() and kind in BUNDLED:
+        path = _user_path(rest)
+        if kind in BUNDLED and _missing(path):
             raise FileNotFoundError(f"no such file: {path} (from data spec {spec!r}; "
                                     f"{kind}:bundled or just {kind} reads the copy shipped in the package)")
         items = KINDS[kind](path)
     if kind == "text":
-        if rest == "bundled":
-            items = dataclasses.replace(items, id="wikitext2-valid", source="bundled:wikitext2/valid.txt")
         return items
     if bias_type is not None:
         wanted = canonical_bias_type(bias_type)

@@ -7,7 +7,10 @@ and ``.bias_type``, so attribution objectives and metrics accept any of them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
+
+from .reading import text_chunks
 
 __all__ = ["BBQItem", "PairItem", "StereoSetItem", "TextCorpus", "canonical_bias_type"]
 
@@ -92,6 +95,21 @@ class BBQItem:
     template: str = ""
 
 
+class _LazyText:
+    """The ``text`` field of :class:`TextCorpus`: the string given, else the file at ``path``, read in full
+    on first use (and kept). A required field: the class-level lookup raises, so it has no default."""
+
+    def __get__(self, corpus: TextCorpus | None, owner: type | None = None) -> str:
+        if corpus is None:
+            raise AttributeError("text")
+        if corpus.__dict__.get("_text") is None:
+            corpus.__dict__["_text"] = "".join(corpus.chunks())
+        return corpus.__dict__["_text"]
+
+    def __set__(self, corpus: TextCorpus, value: str | None) -> None:
+        corpus.__dict__["_text"] = value
+
+
 @dataclass(frozen=True)
 class TextCorpus:
     """Plain text for perplexity; ``bias_type`` is ``"none"``.
@@ -99,10 +117,29 @@ class TextCorpus:
     ``unit="window"`` scores the text with strided windows; ``unit="line"`` scores every line as
     an independent text (for collections of short sentences), which also makes lines the units
     that the bootstrap resamples.
+
+    A corpus loaded from a file has ``text=None`` and ``path`` set: :meth:`chunks` streams the file,
+    so a token limit reads only what it needs, and ``.text`` reads the whole file on first use.
     """
 
-    text: str
+    text: str = _LazyText()  # type: ignore[assignment]
     id: str
     source: str
     bias_type: str = "none"
     unit: str = "window"
+    path: Path | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.__dict__.get("_text") is None and self.path is None:
+            raise ValueError(f"TextCorpus {self.id!r} needs its text or the path of a file")
+
+    def chunks(self, size: int = 1 << 14) -> Iterator[str]:
+        """The text in pieces of up to ``size`` characters; a file is read only as far as they are consumed."""
+        text = self.__dict__.get("_text")
+        if text is None:
+            yield from text_chunks(self.path, size)  # type: ignore[arg-type]
+        else:
+            yield from (text[start : start + size] for start in range(0, len(text), size))
+
+    def __repr__(self) -> str:
+        return f"TextCorpus(id={self.id!r}, source={self.source!r}, unit={self.unit!r}, path={self.path!r})"

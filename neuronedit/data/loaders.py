@@ -1,40 +1,22 @@
 """Loaders for the standard bias benchmarks and plain text. Malformed input raises
-:class:`DataFormatError` naming the file, the line and the reason. Every loader also reads
-gzip-compressed files (names ending in ``.gz``) transparently."""
+:class:`DataFormatError` naming the file, the line (or JSON item) and the reason; a folder, binary or
+non-UTF-8 data, wrong JSON types and malformed CSV rows included. Every loader also reads
+gzip-compressed files (names ending in ``.gz``) transparently, and skips a UTF-8 byte-order mark."""
 
 from __future__ import annotations
 
 import csv
-import gzip
 import json
 import re
+from contextlib import closing
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import Any
 
 from .items import BBQItem, PairItem, StereoSetItem, TextCorpus, canonical_bias_type
+from .reading import (DataFormatError, check_text, field, jsonl_records, open_text, reading, require_file,
+                      text_chunks, type_name)
 
-__all__ = ["DataFormatError", "load_bbq", "load_crows", "load_stereoset", "load_text", "load_winobias"]
-
-
-class DataFormatError(ValueError):
-    """A data file does not have the expected format."""
-
-    def __init__(self, path: Path | str, line: int | None, reason: str) -> None:
-        where = f"{path}, line {line}" if line is not None else str(path)
-        super().__init__(f"{where}: {reason}")
-
-
-def _require(path: Path) -> Path:
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {path}")
-    return path
-
-
-def open_text(path: str | Path, newline: str | None = None) -> IO[str]:
-    """Open ``path`` for reading as UTF-8 text, decompressing with gzip when its name ends in ``.gz``."""
-    if str(path).endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8", newline=newline)
-    return open(path, encoding="utf-8", newline=newline)
+__all__ = ["DataFormatError", "load_bbq", "load_crows", "load_stereoset", "load_text", "load_winobias", "open_text"]
 
 
 def _plain_name(path: Path) -> str:
@@ -42,54 +24,55 @@ def _plain_name(path: Path) -> str:
     return path.name.removesuffix(".gz")
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataFormatError(path, number, f"not valid JSON ({err.msg})") from None
-            if not isinstance(record, dict):
-                raise DataFormatError(path, number, "expected a JSON object")
-            yield number, record
-
-
-def _field(path: Path, line: int, record: dict[str, Any], key: str) -> Any:
-    value = record.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise DataFormatError(path, line, f"missing or empty field {key!r}")
-    return value
-
-
 CROWS_COLUMNS = ("sent_more", "sent_less", "stereo_antistereo", "bias_type")
+
+
+def _crows_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """``(line, row)`` of every non-blank CSV row, each with exactly the header's columns."""
+    rows = []
+    with reading(path), open_text(path, newline="") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise DataFormatError(path, None, f"the file is empty; expected a CrowS-Pairs CSV with a header "
+                                                  f"naming the columns {', '.join(CROWS_COLUMNS)}")
+            check_text(path, 1, ",".join(header))
+            missing = [c for c in CROWS_COLUMNS if c not in header]
+            if missing:
+                raise DataFormatError(path, 1, f"header lacks column(s) {missing}; found {header}")
+            for values in reader:
+                if not values:
+                    continue
+                check_text(path, reader.line_num, ",".join(values))
+                if len(values) != len(header):
+                    raise DataFormatError(path, reader.line_num, f"{len(values)} fields, but the header has "
+                                          f"{len(header)}; quote fields that contain commas (\"a, b\")")
+                rows.append((reader.line_num, dict(zip(header, values))))
+        except csv.Error as err:
+            raise DataFormatError(path, reader.line_num,
+                                  f"malformed CSV ({err}); check the quotes on this line") from None
+    return rows
 
 
 def load_crows(path: str | Path) -> list[PairItem]:
     """CrowS-Pairs CSV (``sent_more, sent_less, stereo_antistereo, bias_type, ...``)."""
-    path = _require(Path(path))
+    path = require_file(Path(path))
     items = []
-    with open_text(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in CROWS_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataFormatError(path, 1, f"header lacks column(s) {missing}; found {reader.fieldnames}")
-        for row in reader:
-            line = reader.line_num
-            more, less = row["sent_more"], row["sent_less"]
-            if not more or not less or not row["bias_type"]:
-                raise DataFormatError(path, line, "empty sent_more, sent_less or bias_type")
-            direction = row["stereo_antistereo"]
-            if direction not in ("stereo", "antistereo"):
-                raise DataFormatError(path, line, f"stereo_antistereo is {direction!r}, not stereo/antistereo")
-            row_id = row.get("") or row.get("id") or str(len(items))
-            items.append(
-                PairItem(
-                    more=more, less=less, bias_type=canonical_bias_type(row["bias_type"]), id=f"crows-{row_id}",
-                    source=str(path), meta={"direction": direction, "group": f"crows-{row_id}"},
-                )
+    for line, row in _crows_rows(path):
+        more, less = row["sent_more"], row["sent_less"]
+        if not more or not less or not row["bias_type"]:
+            raise DataFormatError(path, line, "empty sent_more, sent_less or bias_type")
+        direction = row["stereo_antistereo"]
+        if direction not in ("stereo", "antistereo"):
+            raise DataFormatError(path, line, f"stereo_antistereo is {direction!r}, not stereo/antistereo")
+        row_id = row.get("") or row.get("id") or str(len(items))
+        items.append(
+            PairItem(
+                more=more, less=less, bias_type=canonical_bias_type(row["bias_type"]), id=f"crows-{row_id}",
+                source=str(path), meta={"direction": direction, "group": f"crows-{row_id}"},
             )
+        )
     return items
 
 
@@ -104,47 +87,71 @@ def _stereoset_item(kind: str, target: str, bias: str, context: str, options: di
 
 
 LABELS = ("stereotype", "anti-stereotype", "unrelated")
+STEREOSET_KINDS = ("intrasentence", "intersentence")
 
 
 def load_stereoset(path: str | Path) -> list[StereoSetItem]:
     """StereoSet: the original nested JSON (``data.intrasentence[*].sentences``) or the flat JSONL."""
-    path = _require(Path(path))
-    with open_text(path) as handle:
+    path = require_file(Path(path))
+    with reading(path), open_text(path) as handle:
         head = handle.read(4096).lstrip()
     if head.startswith("{") and '"data"' in head[:200] and "\n{" not in head:
         return _load_stereoset_nested(path)
     items = []
-    for line, record in _jsonl(path):
-        kind = _field(path, line, record, "type")
-        if kind not in ("intrasentence", "intersentence"):
+    for line, record in jsonl_records(path):
+        kind = field(path, line, record, "type")
+        if kind not in STEREOSET_KINDS:
             raise DataFormatError(path, line, f"type is {kind!r}, not intrasentence/intersentence")
-        options = {label: _field(path, line, record, label) for label in LABELS}
+        options = {label: field(path, line, record, label) for label in LABELS}
         items.append(
-            _stereoset_item(kind, _field(path, line, record, "target"), _field(path, line, record, "bias_type"),
-                            _field(path, line, record, "context"), options, f"stereoset-{line}", str(path))
+            _stereoset_item(kind, field(path, line, record, "target"), field(path, line, record, "bias_type"),
+                            field(path, line, record, "context"), options, f"stereoset-{line}", str(path))
         )
     return items
 
 
+def _typed(path: Path, where: str, value: Any, kind: type, what: str) -> Any:
+    """``value`` if it is a ``kind``; else an error naming the JSON item ``where`` and what it should be."""
+    if not isinstance(value, kind):
+        raise DataFormatError(path, None, f"{where} must be {what}, not {type_name(value)}")
+    return value
+
+
 def _load_stereoset_nested(path: Path) -> list[StereoSetItem]:
     try:
-        with open_text(path) as handle:
-            data = json.load(handle)["data"]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise DataFormatError(path, None, f"not StereoSet JSON with a 'data' object ({err})") from None
+        with reading(path), open_text(path) as handle:
+            document = json.load(handle)
+    except DataFormatError:
+        raise
+    except RecursionError:
+        raise DataFormatError(path, None, "not valid JSON (nested too deeply)") from None
+    except json.JSONDecodeError as err:
+        raise DataFormatError(path, err.lineno, f"not valid JSON ({err.msg})") from None
+    except ValueError as err:
+        raise DataFormatError(path, None, f"not valid JSON ({err})") from None
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, dict):
+        raise DataFormatError(path, None, "expected StereoSet JSON: an object with a 'data' object holding "
+                                          f"'intrasentence' and 'intersentence' lists (its 'data' is {type_name(data)})")
     items = []
-    for kind in ("intrasentence", "intersentence"):
-        for index, cluster in enumerate(data.get(kind, [])):
+    for kind in STEREOSET_KINDS:
+        for index, cluster in enumerate(_typed(path, f"data.{kind}", data.get(kind, []), list, "a list")):
             where = f"data.{kind}[{index}]"
-            try:
-                options = {s["gold_label"]: s["sentence"] for s in cluster["sentences"]}
-                missing = [label for label in LABELS if label not in options]
-                if missing:
-                    raise DataFormatError(path, None, f"{where}: no sentence with gold_label {missing}")
-                items.append(_stereoset_item(kind, cluster["target"], cluster["bias_type"], cluster["context"],
-                                             options, f"stereoset-{cluster.get('id', index)}", str(path)))
-            except (KeyError, TypeError) as err:
-                raise DataFormatError(path, None, f"{where}: missing field {err}") from None
+            _typed(path, where, cluster, dict, "an object (one cluster)")
+            options = {}
+            for k, sentence in enumerate(_typed(path, f"{where}.sentences", cluster.get("sentences"), list,
+                                                "a list of {'sentence', 'gold_label'} objects")):
+                at = f"{where}.sentences[{k}]"
+                _typed(path, at, sentence, dict, "an object with 'sentence' and 'gold_label'")
+                label, text = (field(path, None, sentence, key, where=at) for key in ("gold_label", "sentence"))
+                options[label] = text
+            missing = [label for label in LABELS if label not in options]
+            if missing:
+                raise DataFormatError(path, None, f"{where}: no sentence with gold_label {missing}")
+            target, bias, context = (field(path, None, cluster, key, where=where)
+                                     for key in ("target", "bias_type", "context"))
+            items.append(_stereoset_item(kind, target, bias, context, options,
+                                         f"stereoset-{cluster.get('id', index)}", str(path)))
     if not items:
         raise DataFormatError(path, None, "no intrasentence or intersentence clusters")
     return items
@@ -155,10 +162,11 @@ _WINO_LINE = re.compile(r"^(\d+)\s+(.*)$")
 
 def _wino_sentences(path: Path) -> dict[int, tuple[str, int]]:
     out = {}
-    with open_text(path) as handle:
+    with reading(path), open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
+            check_text(path, number, line)
             match = _WINO_LINE.match(line.strip())
             if match is None or line.count("[") < 2 or line.count("[") != line.count("]"):
                 raise DataFormatError(path, number, "expected 'N sentence' with [bracketed] occupation and pronoun")
@@ -174,7 +182,7 @@ def load_winobias(path: str | Path) -> list[PairItem]:
     directory (all ``pro_stereotyped_type*`` files in it, plain or ``.gz``, each with the
     ``anti_stereotyped`` partner of the same suffix).
     """
-    path = _require(Path(path))
+    path = require_file(Path(path), folder_ok=True)
     if path.is_dir():
         found = sorted(path.glob("pro_stereotyped_type*"))
         # A file present both plain and as .gz counts once (the plain copy).
@@ -186,7 +194,7 @@ def load_winobias(path: str | Path) -> list[PairItem]:
     items = []
     for pro in pros:
         anti = pro.with_name(pro.name.replace("pro_stereotyped", "anti_stereotyped"))
-        if pro == anti or not anti.exists() or not pro.exists():
+        if pro == anti or not anti.is_file() or not pro.is_file():
             raise DataFormatError(pro, None, "needs a pro_stereotyped_* file and its anti_stereotyped_* partner")
         pro_lines, anti_lines = _wino_sentences(pro), _wino_sentences(anti)
         if pro_lines.keys() != anti_lines.keys():
@@ -199,13 +207,13 @@ def load_winobias(path: str | Path) -> list[PairItem]:
     return items
 
 
-def _bbq_answer_groups(path: Path, line: int, record: dict[str, Any]) -> tuple[int, list[int]]:
-    info = _field(path, line, record, "answer_info")
+def _bbq_answer_groups(path: Path, line: int, info: dict[str, Any]) -> tuple[int, list[int]]:
     unknown, groups = -1, []
     for index in range(3):
         tags = info.get(f"ans{index}")
-        if not isinstance(tags, list) or not tags:
-            raise DataFormatError(path, line, f"answer_info lacks ans{index}")
+        if not isinstance(tags, list) or not tags or not all(isinstance(tag, str) for tag in tags):
+            raise DataFormatError(path, line, f"answer_info.ans{index} must be a non-empty list of strings "
+                                              '(e.g. ["Muslim", "Muslim"] or ["Not known", "unknown"])')
         if tags[-1] == "unknown":
             unknown = index
         else:
@@ -215,52 +223,70 @@ def _bbq_answer_groups(path: Path, line: int, record: dict[str, Any]) -> tuple[i
     return unknown, groups
 
 
+def _stereotyped_groups(path: Path, line: int, record: dict[str, Any]) -> list[str]:
+    meta = record.get("additional_metadata")
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise DataFormatError(path, line, f"field 'additional_metadata' must be an object, not {type_name(meta)}")
+    groups = meta.get("stereotyped_groups") or []
+    if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
+        raise DataFormatError(path, line, "additional_metadata.stereotyped_groups must be a list of strings")
+    return groups
+
+
 def _matches(tag_values: list[str], stereotyped: list[str]) -> bool:
     lowered = [s.lower() for s in stereotyped]
     return any(value.lower() in lowered or any(value.lower().startswith(s) for s in lowered) for value in tag_values)
 
 
+def _bbq_item(path: Path, line: int, record: dict[str, Any]) -> BBQItem:
+    info = field(path, line, record, "answer_info", dict)
+    unknown, groups = _bbq_answer_groups(path, line, info)
+    stereotyped = _stereotyped_groups(path, line, record)
+    targets = [g for g in groups if _matches(info[f"ans{g}"], stereotyped)]
+    if len(targets) != 1:
+        raise DataFormatError(path, line, f"cannot tell which answer is the stereotyped group {stereotyped}")
+    polarity = field(path, line, record, "question_polarity")
+    if polarity not in ("neg", "nonneg"):
+        raise DataFormatError(path, line, f"question_polarity is {polarity!r}, not neg/nonneg")
+    negative, target = polarity == "neg", targets[0]
+    biased = target if negative else next(g for g in groups if g != target)
+    label = field(path, line, record, "label", int)
+    if not 0 <= label <= 2:
+        raise DataFormatError(path, line, f"label must be 0, 1 or 2 (the index of the correct answer), not {label}")
+    condition = field(path, line, record, "context_condition")
+    if condition not in ("ambig", "disambig"):
+        raise DataFormatError(path, line, f"context_condition is {condition!r}, not ambig/disambig")
+    return BBQItem(
+        context=field(path, line, record, "context"), question=field(path, line, record, "question"),
+        answers=tuple(field(path, line, record, f"ans{i}") for i in range(3)),  # type: ignore[arg-type]
+        label=label, biased=biased, unknown=unknown, ambiguous=condition == "ambig", negative=negative,
+        bias_type=canonical_bias_type(field(path, line, record, "category")),
+        id=f"bbq-{record.get('example_id', line)}", source=str(path),
+        template=f"{record.get('category')}-{record.get('question_index')}",
+    )
+
+
 def load_bbq(path: str | Path) -> list[BBQItem]:
-    """BBQ JSONL (one category file, e.g. ``Religion.jsonl``)."""
-    path = _require(Path(path))
-    items = []
-    for line, record in _jsonl(path):
-        unknown, groups = _bbq_answer_groups(path, line, record)
-        stereotyped = record.get("additional_metadata", {}).get("stereotyped_groups") or []
-        info = record["answer_info"]
-        targets = [g for g in groups if _matches(info[f"ans{g}"], stereotyped)]
-        if len(targets) != 1:
-            raise DataFormatError(path, line, f"cannot tell which answer is the stereotyped group {stereotyped}")
-        negative = _field(path, line, record, "question_polarity") == "neg"
-        target = targets[0]
-        biased = target if negative else next(g for g in groups if g != target)
-        label = int(_field(path, line, record, "label"))
-        condition = _field(path, line, record, "context_condition")
-        if condition not in ("ambig", "disambig"):
-            raise DataFormatError(path, line, f"context_condition is {condition!r}, not ambig/disambig")
-        items.append(BBQItem(
-            context=_field(path, line, record, "context"), question=_field(path, line, record, "question"),
-            answers=tuple(str(_field(path, line, record, f"ans{i}")) for i in range(3)),  # type: ignore[arg-type]
-            label=label, biased=biased, unknown=unknown, ambiguous=condition == "ambig", negative=negative,
-            bias_type=canonical_bias_type(_field(path, line, record, "category")),
-            id=f"bbq-{record.get('example_id', line)}", source=str(path),
-            template=f"{record.get('category')}-{record.get('question_index')}",
-        ))
+    """BBQ JSONL (one category file, e.g. ``Religion.jsonl``); types and ranges are checked record by record."""
+    path = require_file(Path(path))
+    items = [_bbq_item(path, line, record) for line, record in jsonl_records(path)]
     if not items:
         raise DataFormatError(path, None, "no BBQ records")
     return items
 
 
-def load_text(path: str | Path) -> TextCorpus:
-    """A plain-text corpus (e.g. WikiText-2 ``valid.txt``) as one string."""
-    path = _require(Path(path))
-    try:
-        with open_text(path) as handle:
-            text = handle.read()
-    except UnicodeDecodeError as err:
-        raise DataFormatError(path, None, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except (gzip.BadGzipFile, EOFError) as err:
-        raise DataFormatError(path, None, f"not a readable gzip file ({err})") from None
-    if not text.strip():
-        raise DataFormatError(path, None, "the file is empty")
-    return TextCorpus(text=text, id=_plain_name(path), source=str(path))
+def load_text(path: str | Path, *, name: str | None = None, source: str | None = None) -> TextCorpus:
+    """A plain-text corpus (e.g. WikiText-2 ``valid.txt``), read lazily.
+
+    Only its start is read here (it must be UTF-8 text and not blank); perplexity streams it, so a
+    token limit reads only what it needs. ``name`` and ``source`` replace the id (the file name) and
+    the source (the path).
+    """
+    path = require_file(Path(path))
+    with closing(text_chunks(path)) as chunks:
+        if not any(piece.strip() for piece in chunks):
+            raise DataFormatError(path, None, "the file is empty (or blank); give a file with text")
+    return TextCorpus(text=None, id=name or _plain_name(path),  # type: ignore[arg-type]
+                      source=source or str(path), path=path)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from numbers import Integral
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -14,15 +15,68 @@ from attributions.forward import input_device
 
 from ..scoring import max_positions
 
-__all__ = ["line_losses", "lm_stats", "window_losses"]
+__all__ = ["check_max_tokens", "line_losses", "lm_stats", "token_ids", "window_losses"]
+
+_MARGIN = 64  # tokens past the limit a prefix must reach before its first ``max_tokens`` count as settled
+_FIRST_CHARS = 1 << 12  # characters read before the first tokenization (at least 6 per wanted token)
+
+
+def check_max_tokens(max_tokens: int | None) -> None:
+    """Refuse a token limit that is not a positive whole number (``None`` means no limit)."""
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, Integral)
+                                   or max_tokens < 1):
+        raise ValueError(f"max_tokens must be a positive whole number of tokens (or None for the whole text), "
+                         f"not {max_tokens!r}")
+
+
+def _encode(tokenizer: Any, text: str) -> torch.Tensor:
+    return tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids[0]
+
+
+def token_ids(tokenizer: Any, text: str | Iterable[str], max_tokens: int | None = None) -> torch.Tensor:
+    """Token ids ``[n]`` of ``text`` (a string, or its pieces in order), cut to ``max_tokens``.
+
+    Pieces with a limit are streamed: a growing prefix is tokenized until two successive prefixes
+    both reach ``max_tokens`` + 64 tokens and agree on the first ``max_tokens``. Tokenizers merge
+    only locally, so a cut that far past them leaves them as the whole text would (the two prefixes
+    check it). Time and memory follow the limit, not the length of the text. When the text ends
+    first, or without a limit, all of it is tokenized at once, exactly as the whole string.
+    """
+    check_max_tokens(max_tokens)
+    if isinstance(text, str) or max_tokens is None:
+        ids = _encode(tokenizer, text if isinstance(text, str) else "".join(text))
+        return ids if max_tokens is None else ids[:max_tokens]
+    pieces, buffer, previous = iter(text), "", None
+    wanted = max(_FIRST_CHARS, 6 * int(max_tokens))
+    while True:
+        parts, size = [buffer], len(buffer)
+        for piece in pieces:
+            parts.append(piece)
+            size += len(piece)
+            if size >= wanted:
+                break
+        else:  # the text ended before the limit was settled: tokenize all of it
+            return _encode(tokenizer, "".join(parts))[:max_tokens]
+        buffer = "".join(parts)
+        ids = tokenizer(buffer, add_special_tokens=False)["input_ids"]
+        enough = len(ids) >= max_tokens + _MARGIN
+        if enough and previous is not None and len(previous) >= max_tokens + _MARGIN \
+                and previous[:max_tokens] == ids[:max_tokens]:
+            return torch.tensor(ids[:max_tokens], dtype=torch.long)
+        if enough:  # read a little more, to check that the cut at the end did not touch the first max_tokens
+            wanted = size + max(_FIRST_CHARS, size // 8)
+        else:  # grow to the size the characters per token seen so far predict, by half at least
+            wanted = max(3 * size // 2, size * (max_tokens + 2 * _MARGIN) // max(len(ids), 1) * 5 // 4)
+        previous = ids
 
 
 @torch.no_grad()
 def window_losses(
-    lm: LanguageModel, text: str, *, window: int = 1024, stride: int = 512, max_tokens: int | None = None,
-    progress: bool = False,
+    lm: LanguageModel, text: str | Iterable[str], *, window: int = 1024, stride: int = 512,
+    max_tokens: int | None = None, progress: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Token losses by strided windows.
+    """Token losses by strided windows of ``text`` (a string, or its pieces, e.g. :meth:`TextCorpus.chunks`:
+    then only the first ``max_tokens`` tokens are read and tokenized, see :func:`token_ids`).
 
     Each window of ``window`` tokens scores only the tokens after the previous window's end, so
     every token (but the first) is predicted once, with at least ``window - stride`` tokens of
@@ -31,14 +85,13 @@ def window_losses(
     Returns:
         ``{"nll": [w] summed NLL, "correct": [w] argmax hits, "count": [w] scored tokens}`` per window.
     """
+    check_max_tokens(max_tokens)
     limit = max_positions(lm.model)
     if limit and window > limit:  # a shorter context than asked for: keep the same overlap ratio
         stride, window = max(1, stride * limit // window), limit
     if not 0 < stride <= window:
         raise ValueError(f"stride must be in 1..window ({window}), not {stride}")
-    ids = lm.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids[0]
-    if max_tokens is not None:
-        ids = ids[:max_tokens]
+    ids = token_ids(lm.tokenizer, text, max_tokens)
     if ids.numel() < 2:
         raise ValueError("the text has fewer than two tokens")
     device = input_device(lm.model)

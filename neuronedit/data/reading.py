@@ -1,0 +1,167 @@
+"""Reading data files safely: every failure becomes a :class:`DataFormatError` (or a
+``FileNotFoundError``) naming the file, the line where there is one, and what to do.
+
+Files are UTF-8 text (a leading byte-order mark is dropped), gzip-compressed when the name ends in
+``.gz``; :func:`text_chunks` streams a file in pieces so a caller can stop early.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import json
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+__all__ = ["DataFormatError", "check_text", "field", "jsonl_records", "open_text", "reading", "require_file",
+           "text_chunks", "type_name"]
+
+
+class DataFormatError(ValueError):
+    """A data file does not have the expected format."""
+
+    def __init__(self, path: Path | str, line: int | None, reason: str) -> None:
+        where = f"{path}, line {line}" if line is not None else str(path)
+        super().__init__(f"{where}: {reason}")
+
+
+def require_file(path: Path, *, folder_ok: bool = False) -> Path:
+    """``path`` if it is a readable regular file (or a folder, when ``folder_ok``)."""
+    try:
+        exists, folder, regular = path.exists(), path.is_dir(), path.is_file()
+    except OSError as err:
+        raise DataFormatError(path, None, f"cannot be opened ({err.strerror}); check the path") from None
+    if not exists:
+        raise FileNotFoundError(f"no such file: {path} (check the path; a relative path starts from {Path.cwd()})")
+    if folder and not folder_ok:
+        raise DataFormatError(path, None, "is a folder, not a file; give the path of the data file inside it")
+    if not (regular or folder):
+        raise DataFormatError(path, None, "is not a regular file (a pipe or device?); save the data to a file first")
+    return path
+
+
+def open_text(path: str | Path, newline: str | None = None) -> IO[str]:
+    """Open ``path`` as UTF-8 text (a byte-order mark is skipped), through gzip when its name ends in ``.gz``."""
+    if str(path).endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline=newline)
+    return open(path, encoding="utf-8-sig", newline=newline)
+
+
+def _not_utf8(path: Path) -> DataFormatError:
+    """The error for a file that fails to decode, with the line and byte of the first bad byte."""
+    hint = "the file must be UTF-8 text (convert it, e.g. with `iconv -f latin1 -t utf-8`)"
+    try:
+        return _locate_bad_byte(path, hint)
+    except (OSError, EOFError, zlib.error):  # unreadable the second time round: say what is known
+        return DataFormatError(path, None, f"not UTF-8 text; {hint}")
+
+
+def _locate_bad_byte(path: Path, hint: str) -> DataFormatError:
+    decoder, offset, newlines = codecs.getincrementaldecoder("utf-8")(), 0, 0
+    with (gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")) as handle:
+        first = handle.read(2)
+        if first == b"\x1f\x8b":
+            hint = f"it looks gzip-compressed: name it {Path(path).name}.gz, or decompress it"
+        handle.seek(0)
+        while True:
+            block = handle.read(1 << 16)
+            data = decoder.getstate()[0] + block  # bytes held back from the last block (never a newline)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as err:
+                start = offset - len(data) + len(block) + err.start
+                line = newlines + data[: err.start].count(b"\n") + 1
+                return DataFormatError(path, line, f"not UTF-8 text (byte 0x{data[err.start]:02x} at offset {start} "
+                                                   f"cannot be decoded); {hint}")
+            if not block:
+                return DataFormatError(path, None, f"not UTF-8 text; {hint}")
+            offset, newlines = offset + len(block), newlines + block.count(b"\n")
+
+
+@contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Turn read failures inside the block (bad UTF-8, bad gzip, no permission) into :class:`DataFormatError`."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise DataFormatError(path, None, f"not a readable gzip file ({err}); "
+                                          "re-create it with gzip, or drop .gz from a plain file's name") from None
+    except PermissionError:
+        raise DataFormatError(path, None, "cannot be read (permission denied); check the file's permissions") from None
+    except IsADirectoryError:
+        raise DataFormatError(path, None, "is a folder, not a file; give the path of the data file inside it") from None
+
+
+def check_text(path: Path, line: int | None, text: str) -> None:
+    """Refuse text holding a NUL character: binary data, or UTF-16 that happened to decode."""
+    if "\x00" in text:
+        if line is not None:
+            line += text[: text.index("\x00")].count("\n")
+        raise DataFormatError(path, line, "contains a NUL character, so it looks binary or UTF-16; "
+                                          "the file must be UTF-8 text")
+
+
+def text_chunks(path: Path, size: int = 1 << 14) -> Iterator[str]:
+    """The text of ``path`` in pieces of up to ``size`` characters, read only as far as they are consumed.
+
+    Newlines are translated to ``\\n`` as in :func:`open`; errors name the line where the bad data is.
+    """
+    line = 1
+    with reading(path), open_text(path) as handle:
+        while piece := handle.read(size):
+            check_text(path, line, piece)
+            line += piece.count("\n")
+            yield piece
+
+
+def type_name(value: Any) -> str:
+    """The JSON name of ``value``'s type: ``a string``, ``a number``, ``true/false``..."""
+    if isinstance(value, bool):
+        return "true/false"
+    if value is None:
+        return "null"
+    names = {str: "a string", int: "a number", float: "a number", list: "a list", dict: "an object"}
+    return next((n for t, n in names.items() if isinstance(value, t)), type(value).__name__)
+
+
+_KINDS = {str: "a string", int: "a whole number", dict: "an object", list: "a list"}
+
+
+def field(path: Path, line: int | None, record: dict[str, Any], key: str, kind: type = str, where: str = "") -> Any:
+    """``record[key]``, refused when missing, blank or not of ``kind`` (``bool`` is not an ``int``).
+
+    ``where`` names the record inside a JSON document (``data.intrasentence[3]``); for JSONL the line does.
+    """
+    value = record.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise DataFormatError(path, line, f"{where + ': ' if where else ''}missing or empty field {key!r}")
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        name = f"{where}.{key}" if where else f"field {key!r}"
+        shown = "" if isinstance(value, (list, dict)) else f" ({json.dumps(value)[:40]})"
+        raise DataFormatError(path, line, f"{name} must be {_KINDS.get(kind, kind.__name__)}, "
+                                          f"not {type_name(value)}{shown}")
+    return value
+
+
+def jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for every non-blank line of a JSON-lines file."""
+    with reading(path), open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            check_text(path, number, line)
+            try:
+                record = json.loads(line)
+            except RecursionError:
+                raise DataFormatError(path, number, "not valid JSON (nested too deeply)") from None
+            except ValueError as err:  # JSONDecodeError, or an integer too long to convert
+                raise DataFormatError(path, number, f"not valid JSON ({getattr(err, 'msg', err)}); "
+                                                    "each line must hold one JSON object") from None
+            if not isinstance(record, dict):
+                raise DataFormatError(path, number, f"expected a JSON object (one record per line), "
+                                                    f"not {type_name(record)}")
+            yield number, record
