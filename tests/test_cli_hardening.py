@@ -80,7 +80,7 @@ def test_edit_refuses_bad_neuron_files(neurons, message, model_dir, tmp_path, ca
     (["attribute", "--limit", "0"], "must be at least 1"),
     (["evaluate", "--data", "probes:gender", "--batch-size", "0"], "must be at least 1"),
     (["evaluate", "--data", "probes:gender", "--batch-size", "-1"], "must be at least 1"),
-    (["evaluate", "--data", "probes:gender", "--n-boot", "0"], "must be at least 100"),
+    (["evaluate", "--data", "probes:gender", "--n-boot", "0"], "must be at least 10"),
     (["evaluate", "--data", "probes:gender", "--max-tokens", "-5"], "must be at least 1"),
     (["transfer", "--dose", "0", "--out", "x"], "must be at least 1"),
     (["transfer", "--max-items", "1", "--out", "x"], "must be at least 2"),

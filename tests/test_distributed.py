@@ -255,7 +255,9 @@ def test_cli_transfer_under_torchrun_matches_one_process(model_dir: Path, tmp_pa
 
     args = ["transfer", "--model", str(model_dir), "--domains", "gender", "race", "--k", "3", "--dose", "2",
             "--n-boot", "100", "--batch-size", "4", "--quiet"]
-    _run([sys.executable, "-m", "neuronedit", *args, "--out", str(tmp_path / "one")], threads=2)
+    # one thread per process in both runs: with another thread count the float32 sums round differently, and
+    # the tiny random model's near-tied StereoSet items then flip (a whole item, ~1 point of ss)
+    _run([sys.executable, "-m", "neuronedit", *args, "--out", str(tmp_path / "one")], threads=1)
     done = _run(_torchrun("-m", "neuronedit", *args, "--out", str(tmp_path / "two")))
     assert done.stdout.count("report: ") == 1
     one, two = pd.read_csv(tmp_path / "one" / "effects.csv"), pd.read_csv(tmp_path / "two" / "effects.csv")

@@ -39,7 +39,7 @@ def test_independent_of_batch_size(tiny_lm, result):
     other = evaluate(tiny_lm, SUITES, batch_size=3, n_boot=200, progress=False)
     a, b = result.frame(), other.frame()
     assert a[["suite", "bias_type", "metric", "n"]].equals(b[["suite", "bias_type", "metric", "n"]])
-    np.testing.assert_allclose(a.value, b.value, atol=1e-6)
+    np.testing.assert_allclose(a.value, b.value, atol=1e-5)  # float32 rounding of padded batches (~1e-5 relative)
 
 
 def test_pair_decisions_equal_the_naive_scorer(tiny_lm, result):
