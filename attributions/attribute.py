@@ -91,7 +91,7 @@ def mean_activations(lm: LanguageModel, texts: list[str] | tuple[str, ...], *, l
         ``{layer: FloatTensor [n_neurons]}`` for ``layers`` (default: all).
     """
     encoded = LanguageModeling(list(texts)).encode(lm.tokenizer, max_positions(lm.model))
-    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    pad = lm.pad_id
     batches = [collate(rows, pad).to(input_device(lm.model)) for rows in _batches(encoded.rows, batch_size)]
     return _mean_activations(lm, batches, list(range(len(lm.sites))) if layers is None else sorted(layers))
 
@@ -151,7 +151,7 @@ def attribute(
     layers = sorted(by_layer) if by_layer is not None else list(range(len(sites)))
     if by_layer is not None and (not layers or layers[-1] >= len(sites)):
         raise ValueError(f"neuron subset has layers {layers}, the model has {len(sites)}")
-    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    pad = lm.pad_id
     device = input_device(lm.model)
     batches = [collate(rows, pad).to(device) for rows in _batches(encoded.rows, batch_size)]
     options: dict[str, Any] = {"steps": steps, "internal_batch_size": internal_batch_size, "mode": mode,

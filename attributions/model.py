@@ -77,6 +77,12 @@ class LanguageModel:
         """Total MLP neurons over all layers."""
         return sum(site.n_neurons for site in self.sites)
 
+    @property
+    def pad_id(self) -> int:
+        """The id used to pad batches: the tokenizer's pad token, else 0 (padding is always masked out)."""
+        pad = self.tokenizer.pad_token_id
+        return int(pad) if pad is not None else 0
+
     def fingerprint(self) -> str:
         """SHA-256 (first 16 hex digits) of the parameters' names, shapes, dtypes and bytes."""
         return weights_fingerprint(self.model)

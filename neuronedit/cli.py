@@ -181,7 +181,7 @@ def _objective(args: argparse.Namespace) -> object:
             loaded = load(args.data)
             if not isinstance(loaded, TextCorpus):
                 raise ValueError("--objective contrast takes prompts from --prompt or from text:PATH (one per line)")
-            prompts += [line.strip() for line in loaded.text.splitlines() if line.strip()]
+            prompts += [line.strip() for line in loaded.lines()]
         if not prompts:
             raise ValueError("--objective contrast needs --prompt TEXT (repeatable) or --data text:PATH")
         return TokenContrast(prompts[: args.limit], args.a, args.b)
@@ -189,7 +189,7 @@ def _objective(args: argparse.Namespace) -> object:
         raise ValueError(f"--objective {args.objective} needs --data KIND:PATH")
     loaded = load(args.data, bias_type=args.bias_type, split=args.split)
     if isinstance(loaded, TextCorpus):
-        texts = [line.strip() for line in loaded.text.splitlines() if line.strip()][: args.limit]
+        texts = [line.strip() for line in loaded.lines()][: args.limit]
         if args.objective == "pair":
             raise ValueError("--objective pair needs pair data (crows, stereoset, winobias, probes), not text")
         return ForgetLoss(texts) if args.objective == "forget" else LanguageModeling(texts)
@@ -310,7 +310,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
             corpus = load(args.means_data)
             if not isinstance(corpus, TextCorpus):
                 raise ValueError("--means-data takes text:PATH")
-            texts = [line for line in corpus.text.splitlines() if line.strip()]
+            texts = corpus.lines()
         means = mean_activations(lm, texts)
         provenance["means_data"] = args.means_data or "built-in neutral corpus"
         edit = prune_(lm, neurons, means=means, **provenance)  # type: ignore[arg-type]
@@ -351,14 +351,14 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
 
     out = check_output_dir(args.out, overwrite=args.overwrite)
     loaded = load(args.forget, bias_type=args.bias_type, split=args.split)
-    forget = ([line for line in loaded.text.splitlines() if line.strip()] if isinstance(loaded, TextCorpus)
+    forget = (loaded.lines() if isinstance(loaded, TextCorpus)
               else list(loaded))
     retain = None
     if args.retain:
         corpus = load(args.retain)
         if not isinstance(corpus, TextCorpus):
             raise ValueError("--retain takes text:PATH (one text per line)")
-        retain = [line for line in corpus.text.splitlines() if line.strip()]
+        retain = corpus.lines()
     neurons = NeuronSet.load(args.neurons) if args.neurons else None
     lm = load_model(args.model)
     edit = unlearn(lm, forget, args.method, retain=retain, retain_weight=args.retain_weight, kl_weight=args.kl_weight,

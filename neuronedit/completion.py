@@ -27,6 +27,6 @@ def next_token_logprob_gap(lm: LanguageModel, prompts: Sequence[str], a: str, b:
     encoded = TokenContrast(prompts, a, b).encode(lm.tokenizer, max_positions(lm.model))
     if encoded.skipped:
         raise ValueError("cannot score prompt(s) " + "; ".join(f"#{i}: {r}" for i, r in encoded.skipped))
-    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    pad = lm.pad_id
     batch = collate(encoded.rows, pad).to(input_device(lm.model))
     return row_values(lm.model, batch).float().cpu()

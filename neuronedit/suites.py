@@ -171,7 +171,7 @@ def text_results(lm: LanguageModel, corpus: TextCorpus, opts: dict[str, Any]) ->
     """Perplexity of a corpus: strided windows, or each line on its own (``unit="line"``)."""
     check_max_tokens(opts.get("max_tokens"))
     if corpus.unit == "line":
-        lines = [line for line in corpus.text.splitlines() if line.strip()]
+        lines = corpus.lines()
         data = line_losses(lm, lines)
     else:
         data = window_losses(lm, corpus.chunks(), **opts)  # streamed: a token limit reads only what it needs

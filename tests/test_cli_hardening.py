@@ -314,3 +314,19 @@ def test_cli_reports_data_problems_with_exit_2(model_dir, tmp_path, capsys):
     for spec, message in cases:
         code, err = _run(["evaluate", "--model", str(model_dir), "--data", spec], capsys)
         assert code == 2 and message in err and "Traceback" not in err, (spec, err)
+
+
+def test_attribute_output_is_reproducible_its_passes_named_and_quiet_is_quiet(model_dir, tmp_path, capsys,
+                                                                              monkeypatch):
+    monkeypatch.setenv("NEURONEDIT_CACHE", str(tmp_path / "cache"))
+    base = ["attribute", "--model", str(model_dir), "--data", "probes:gender", "--limit", "4", "--batch-size", "2"]
+    code, err = _run([*base, "--control-method", "activation", "--out", str(tmp_path / "a.safetensors")], capsys)
+    assert code == 0 and "grad_x_act, objective" in err and "activation, control: neutral text" in err, err
+    code, err = _run([*base, "--out", str(tmp_path / "b.safetensors"), "--quiet"], capsys)
+    assert code == 0 and "Loading weights" not in err and "%|" not in err, err
+    code, err = _run([*base, "--out", str(tmp_path / "c.safetensors"), "--quiet"], capsys)
+    assert (tmp_path / "b.safetensors").read_bytes() == (tmp_path / "c.safetensors").read_bytes()
+    neurons = _neurons_file(tmp_path / "n.json", [[0, 1]])
+    code, err = _run(["edit", "--model", str(model_dir), "--neurons", str(neurons), "--out", str(tmp_path / "e"),
+                      "--quiet"], capsys)
+    assert code == 0 and "Writing model shards" not in err and "Loading weights" not in err, err

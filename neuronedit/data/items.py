@@ -141,5 +141,9 @@ class TextCorpus:
         else:
             yield from (text[start : start + size] for start in range(0, len(text), size))
 
+    def lines(self) -> list[str]:
+        """The non-blank lines of the text, unchanged (one text per line: prompts, forget or retain sets)."""
+        return [line for line in self.text.splitlines() if line.strip()]
+
     def __repr__(self) -> str:
         return f"TextCorpus(id={self.id!r}, source={self.source!r}, unit={self.unit!r}, path={self.path!r})"

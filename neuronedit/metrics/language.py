@@ -129,7 +129,7 @@ def line_losses(lm: LanguageModel, lines: list[str], *, batch_size: int = 16) ->
     from attributions.forward import start_token_id
 
     start = start_token_id(lm.tokenizer)
-    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    pad = lm.pad_id
     device = input_device(lm.model)
     encoded = [[start, *lm.tokenizer(line, add_special_tokens=False)["input_ids"]] for line in lines]
     if any(len(ids) < 2 for ids in encoded):

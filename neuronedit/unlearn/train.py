@@ -122,7 +122,7 @@ def _mean_term_logprob(model: torch.nn.Module, rows: list[Any], pad: int, batch_
 def _preference(lm: LanguageModel, pairs: list[Any], batch_size: int = 32) -> float:
     """Percent of pairs whose stereotypical side is the more likely (the held-in bias measure)."""
     encoded = PairPreference(pairs).encode(lm.tokenizer, max_positions(lm.model))
-    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    pad = lm.pad_id
     gaps = torch.zeros(encoded.n_examples, dtype=torch.float64)
     for first in range(0, len(encoded.rows), batch_size):
         rows = encoded.rows[first : first + batch_size]
