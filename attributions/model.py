@@ -65,7 +65,7 @@ class LanguageModel:
         return find_sites(self.model)
 
     def refresh_sites(self) -> None:
-        """Forget the cached sites (after an edit that replaced modules, e.g. ``compact``)."""
+        """Forget the cached sites (after an edit that replaced modules, e.g. ``compact_``)."""
         self.__dict__.pop("sites", None)
 
     @property

@@ -1,4 +1,4 @@
-"""What a neuron edit costs in size and speed: dense mask vs compact(). Prints JSON.
+"""What a neuron edit costs in size and speed: dense mask vs compact_(). Prints JSON.
 
 A mask (hooks or zeroed weights) keeps the dense shape, so the edited model has the base's size
 and speed. ``compact`` removes the neurons' rows and columns. On the demo model, the same number
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from attributions import NeuronSet
-from neuronedit import compact, load_model, masked, save_edited
+from neuronedit import compact_, load_model, masked, save_edited
 from neuronedit.data import load
 
 
@@ -44,7 +44,7 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     neurons = NeuronSet((layer, int(j)) for layer in range(dense.n_layers)
                         for j in torch.randperm(width, generator=generator)[:per_layer])
-    compact(small, neurons)
+    compact_(small, neurons)
     texts = [item.more for item in load("probes:gender")][: args.batch_size * 4]
     batches = [dense.tokenizer(texts[i : i + args.batch_size], return_tensors="pt", padding=True)
                for i in range(0, len(texts), args.batch_size)]
@@ -61,9 +61,9 @@ def main() -> None:
                 times[name] += time.perf_counter() - start
     n_sentences = args.repeats * len(texts)
     with tempfile.TemporaryDirectory() as tmp:
-        save_edited(small, small.tokenizer, Path(tmp) / "compact")
+        save_edited(small, Path(tmp) / "compact")
         with masked(dense, neurons) as edit:
-            save_edited(dense, dense.tokenizer, Path(tmp) / "dense", edit)
+            save_edited(dense, Path(tmp) / "dense", edit)
         sizes = {"dense_masked": _size(Path(tmp) / "dense"), "compact": _size(Path(tmp) / "compact")}
     out = {
         "benchmark": "editing_size_speed", "model": "demo", "threads": torch.get_num_threads(),

@@ -53,7 +53,7 @@ from neuronedit.controls import control_scores
 from neuronedit.data import Dataset, group_key, load
 from neuronedit.data.neutral import NEUTRAL_TEXTS
 from neuronedit.data.split import part_of
-from neuronedit.editing import masked
+from neuronedit.edits import masked
 
 BENCHMARKS = ("stereoset", "winobias", "probes")
 SPECS = {"stereoset": "stereoset", "winobias": "winobias", "probes": "probes:gender"}

@@ -26,7 +26,7 @@ from attributions.selection import RULES, select
 from neuronedit import evaluate, load_model
 from neuronedit.data import load
 from neuronedit.data.neutral import NEUTRAL_TEXTS
-from neuronedit.editing import masked
+from neuronedit.edits import masked
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

@@ -25,8 +25,8 @@ from neuronedit import evaluate, load_model
 from neuronedit.analysis import edit_effects
 from neuronedit.data import load
 from neuronedit.data.neutral import NEUTRAL_TEXTS
+from neuronedit.edits import restoring
 from neuronedit.unlearn import unlearn
-from neuronedit.weight_edits import restoring
 
 CONFIGS = {
     "gradient_ascent": dict(method="gradient_ascent", lr=1e-5),

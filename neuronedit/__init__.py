@@ -2,28 +2,41 @@
 
 from attributions import LanguageModel
 
-from .checkpoints import save_edited
+from ._version import __version__
 from .completion import next_token_logprob_gap
 from .demo_model import DemoModelUnavailable
-from .editing import masked
+from .edits import (
+    Edit,
+    EditError,
+    EditLog,
+    ManifestError,
+    apply_edit,
+    apply_edit_,
+    compact,
+    compact_,
+    load_manifest,
+    masked,
+    prune_,
+    save_edited,
+    scale_,
+)
 from .evaluation import Evaluation, compare, evaluate
 from .loading import ModelLoadError, load_model
-from .manifest import Edit, ManifestError, load_manifest
-from .weight_edits import EditError, apply_edit, compact, prune_, scale_
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DemoModelUnavailable",
     "Edit",
     "EditError",
+    "EditLog",
     "ManifestError",
     "Evaluation",
     "LanguageModel",
     "ModelLoadError",
     "__version__",
-    "apply_edit",
-    "compact",
+    "apply_edit",  # deprecated alias of apply_edit_
+    "apply_edit_",
+    "compact",  # deprecated alias of compact_
+    "compact_",
     "load_manifest",
     "masked",
     "prune_",

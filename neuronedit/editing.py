@@ -1,84 +1,8 @@
-"""Reversible neuron edits through hooks: ``masked(model, neurons, mode=...)``.
+"""Moved: the hook edits (``masked``, ``check_neurons``) live in :mod:`neuronedit.edits.masks`.
 
-A hook edit changes activations, not weights: the model keeps its dense shape, size and speed,
-and is exactly as before when the block exits. ``masked`` yields the matching
-:class:`~neuronedit.manifest.Edit`, so the edited model can be saved as a checkpoint with
-:func:`~neuronedit.checkpoints.save_edited` without leaving the block.
+This module re-exports them so existing imports keep working.
 """
 
-from __future__ import annotations
-
-from contextlib import contextmanager
-from typing import Iterator, Sequence
-
-import torch
-
-from attributions import LanguageModel, NeuronSet, NeuronSite, find_sites
-from attributions.hooks import edit_activations
-
-from .manifest import Edit
+from .edits.masks import check_neurons, masked
 
 __all__ = ["check_neurons", "masked"]
-
-
-def check_neurons(sites: Sequence[NeuronSite], neurons: NeuronSet) -> None:
-    """Raise ValueError naming the first neuron that does not exist in a model with ``sites``."""
-    for layer, idx in neurons.by_layer().items():
-        if layer >= len(sites):
-            raise ValueError(f"neuron set names layer {layer}, the model has {len(sites)} layers")
-        if int(idx.max()) >= sites[layer].n_neurons:
-            raise ValueError(f"neuron {int(idx.max())} is out of range for layer {layer} "
-                             f"({sites[layer].n_neurons} neurons)")
-
-
-@contextmanager
-def masked(
-    model: LanguageModel | torch.nn.Module,
-    neurons: NeuronSet,
-    mode: str = "zero",
-    *,
-    factor: float = 0.0,
-    means: dict[int, torch.Tensor] | None = None,
-) -> Iterator[Edit]:
-    """Edit neurons for the duration of the block; the model is exactly as before afterwards
-    (also after an exception). Nestable: inner edits apply on top of outer ones.
-
-    Args:
-        model: a :class:`LanguageModel` or Hugging Face model.
-        neurons: the neurons to edit.
-        mode: ``zero`` (set to 0), ``scale`` (multiply by ``factor``) or ``mean`` (set to
-            ``means[layer][neuron]``, the neuron's mean activation, see
-            :func:`attributions.mean_activations`).
-
-    Yields:
-        the :class:`Edit` that does the same to the weights (pass it to ``save_edited``).
-    """
-    module = model.model if isinstance(model, LanguageModel) else model
-    sites = model.sites if isinstance(model, LanguageModel) else find_sites(module)
-    if mode not in ("zero", "scale", "mean"):
-        raise ValueError(f"mode must be 'zero', 'scale' or 'mean', not {mode!r}")
-    if mode == "mean" and means is None:
-        raise ValueError("mode='mean' needs means={layer: tensor of mean activations}")
-    check_neurons(sites, neurons)
-    by_layer = neurons.by_layer()
-    if mode == "mean":
-        missing = [layer for layer in by_layer if layer not in means]  # type: ignore[operator]
-        if missing:
-            raise ValueError(f"means has no entry for layer(s) {missing}")
-    values = tuple(float(means[layer][n]) for layer, n in neurons) if mode == "mean" else None  # type: ignore[index]
-    record = Edit(neurons, mode, factor=float(factor) if mode == "scale" else None, values=values,
-                  base_model=model.name if isinstance(model, LanguageModel) else "")
-
-    def edit(site: NeuronSite, act: torch.Tensor) -> torch.Tensor:
-        idx = by_layer[site.layer].to(act.device)
-        act = act.clone()
-        if mode == "zero":
-            act[..., idx] = 0
-        elif mode == "scale":
-            act[..., idx] = act[..., idx] * factor
-        else:
-            act[..., idx] = means[site.layer].to(act.device, act.dtype)[idx]  # type: ignore[index]
-        return act
-
-    with edit_activations([sites[layer] for layer in by_layer], edit):
-        yield record

@@ -1,202 +1,21 @@
-"""``Edit`` records and the ``neuronedit.json`` manifest that makes an edit replayable.
+"""Moved: ``Edit`` and the manifest codec live in :mod:`neuronedit.edits.record`.
 
-A manifest lists the edits applied to a base checkpoint, in order. Each edit names the weight
-fingerprint of the model it was applied to, the neurons, the mode (``prune``, ``zero``,
-``scale``, ``mean``, ``compact`` or ``unlearn``) and its parameters, and where it came from
-(method, objective, data file hashes, k, selection rule, seed). Loading validates every field
-and says which one is wrong.
+This module re-exports them so existing imports keep working.
 """
 
-from __future__ import annotations
+from .edits.record import (
+    DELTA_NAME,
+    FINGERPRINT,
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    MODES,
+    SHA256,
+    Edit,
+    ManifestError,
+    load_manifest,
+    parse_manifest,
+    save_manifest,
+)
 
-import hashlib
-import json
-import math
-import os
-import re
-import time
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Sequence
-
-from attributions import NeuronSet
-from attributions.neurons import parse_neurons
-
-from .cache import atomic_file
-
-__all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "MODES", "Edit", "ManifestError", "load_manifest", "save_manifest"]
-
-MANIFEST_FORMAT = "neuronedit.manifest/2"
-MANIFEST_NAME = "neuronedit.json"
-MODES = ("prune", "zero", "scale", "mean", "compact", "unlearn")
-DELTA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.safetensors")
-"""A weight-delta file is a plain name in the manifest's folder: no separators, no ``..``, not hidden."""
-FINGERPRINT = re.compile(r"[0-9a-f]{16}")
-SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-class ManifestError(ValueError):
-    """A manifest is malformed or does not fit the model; the message names the field."""
-
-
-@dataclass(frozen=True)
-class Edit:
-    """One edit of a model's weights.
-
-    Attributes:
-        neurons: the edited neurons (for ``unlearn``: those the update was confined to, may be empty).
-        mode: ``prune`` (write-out and read-in zeroed), ``zero`` (write-out zeroed), ``scale``
-            (write-out times ``factor``), ``mean`` (write-out folded into the output bias at the
-            neuron's mean activation ``values[i]``), ``compact`` (neurons removed, narrower MLP) or
-            ``unlearn`` (a weight delta stored in the file ``delta``).
-        factor: the ``scale`` factor.
-        values: per neuron, in ``neurons`` order, the mean activation (``mean``).
-        base_model: the model spec the edit was made on.
-        base_fingerprint: :func:`attributions.weights_fingerprint` of the model before the edit.
-        provenance: method, objective, data hashes, k, rule, seed, ... (free-form JSON).
-        delta: for ``unlearn``, the file (next to the manifest) holding the weight delta.
-        delta_sha256: SHA-256 of that file.
-    """
-
-    neurons: NeuronSet
-    mode: str
-    factor: float | None = None
-    values: tuple[float, ...] | None = None
-    base_model: str = ""
-    base_fingerprint: str = ""
-    provenance: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-    delta: str | None = None
-    delta_sha256: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ManifestError(f"edit mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if self.mode == "scale" and (self.factor is None or not math.isfinite(self.factor)):
-            raise ManifestError(f"a scale edit needs a finite factor, not {self.factor!r}")
-        if self.mode == "mean":
-            if self.values is None or len(self.values) != len(self.neurons):
-                raise ManifestError(f"a mean edit needs one mean value per neuron ({len(self.neurons)}), "
-                                    f"got {None if self.values is None else len(self.values)}")
-            if not all(math.isfinite(v) for v in self.values):
-                raise ManifestError("mean values must be finite numbers")
-        if self.mode == "unlearn":
-            if not isinstance(self.delta, str) or not DELTA_NAME.fullmatch(self.delta) or ".." in self.delta:
-                raise ManifestError(f"an unlearn edit's 'delta' must be the plain name of a .safetensors file next to "
-                                    f"the manifest (letters, digits, '.', '_', '-'), not {self.delta!r}")
-            if not isinstance(self.delta_sha256, str) or not SHA256.fullmatch(self.delta_sha256):
-                raise ManifestError("an unlearn edit needs the SHA-256 of its weight delta ('delta_sha256', 64 hex "
-                                    f"digits), not {self.delta_sha256!r}")
-        elif self.delta is not None or self.delta_sha256 is not None:
-            raise ManifestError(f"a {self.mode} edit has no weight delta: 'delta' and 'delta_sha256' must be null")
-        if self.base_fingerprint and not FINGERPRINT.fullmatch(self.base_fingerprint):
-            raise ManifestError("base_fingerprint must be the 16 hex digits of attributions.weights_fingerprint, not "
-                                f"{self.base_fingerprint[:40]!r}")
-
-    @property
-    def id(self) -> str:
-        """Content hash (16 hex digits) of every field that changes what is applied or to which weights:
-        neurons, mode, factor, values, delta file and hash, and the base weights' fingerprint."""
-        core = {"neurons": [list(n) for n in self.neurons], "mode": self.mode, "factor": self.factor,
-                "values": list(self.values) if self.values is not None else None, "delta": self.delta,
-                "delta_sha256": self.delta_sha256, "base_fingerprint": self.base_fingerprint}
-        return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()[:16]
-
-    def with_provenance(self, **items: Any) -> Edit:
-        """A copy with ``items`` added to the provenance."""
-        return replace(self, provenance={**self.provenance, **items})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "mode": self.mode, "neurons": [list(n) for n in self.neurons], "factor": self.factor,
-            "values": list(self.values) if self.values is not None else None, "base_model": self.base_model,
-            "base_fingerprint": self.base_fingerprint, "provenance": self.provenance, "delta": self.delta,
-            "delta_sha256": self.delta_sha256,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str = "edit") -> Edit:
-        """Validate and build; raises :class:`ManifestError` naming the bad field."""
-        if not isinstance(data, dict):
-            raise ManifestError(f"{where} must be a JSON object, not {type(data).__name__}")
-        for key in ("mode", "neurons", "base_fingerprint"):
-            if key not in data:
-                raise ManifestError(f"{where} lacks the required field {key!r}")
-        if not isinstance(data["mode"], str):
-            raise ManifestError(f"{where}.mode must be a string")
-        try:
-            neurons = parse_neurons(data["neurons"], f"{where}.neurons", allow_empty=data["mode"] == "unlearn")
-        except ValueError as err:
-            raise ManifestError(str(err)) from None
-        factor = data.get("factor")
-        if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, float))):
-            raise ManifestError(f"{where}.factor must be a number or null, not {factor!r}")
-        values = data.get("values")
-        if values is not None:
-            if not isinstance(values, list) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
-            ):
-                raise ManifestError(f"{where}.values must be a list of numbers or null")
-            values = tuple(float(v) for v in values)
-        for key in ("base_model", "base_fingerprint"):
-            if not isinstance(data.get(key, ""), str):
-                raise ManifestError(f"{where}.{key} must be a string")
-        for key in ("delta", "delta_sha256"):
-            if data.get(key) is not None and not isinstance(data[key], str):
-                raise ManifestError(f"{where}.{key} must be a string or null")
-        provenance = data.get("provenance") or {}
-        if not isinstance(provenance, dict):
-            raise ManifestError(f"{where}.provenance must be a JSON object")
-        try:
-            edit = cls(neurons=neurons, mode=data["mode"], factor=None if factor is None else float(factor),
-                       values=values, base_model=data.get("base_model", ""),
-                       base_fingerprint=data["base_fingerprint"], provenance=provenance, delta=data.get("delta"),
-                       delta_sha256=data.get("delta_sha256"))
-        except ManifestError as err:
-            raise ManifestError(f"{where}: {err}") from None
-        if "id" in data and data["id"] != edit.id:
-            raise ManifestError(f"{where}.id is {data['id']!r} but the edit's content hashes to {edit.id!r}: "
-                                "the manifest was changed by hand or damaged")
-        return edit
-
-
-def save_manifest(edits: Sequence[Edit], path: str | os.PathLike[str]) -> Path:
-    """Write ``edits`` (in application order) as a manifest, atomically."""
-    from . import __version__
-
-    path = Path(path)
-    body = {"format": MANIFEST_FORMAT, "package_version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "edits": [e.to_dict() for e in edits]}
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(body, indent=1))
-    return path
-
-
-def load_manifest(path: str | os.PathLike[str]) -> list[Edit]:
-    """Read and validate a manifest (a file, or a checkpoint directory holding ``neuronedit.json``)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / MANIFEST_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"no manifest at {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise ManifestError(f"{path} is not valid JSON ({str(err)[:200]}); it should be the neuronedit.json that "
-                            "`neuronedit edit`/`unlearn` wrote") from None
-    return parse_manifest(data, str(path))
-
-
-def parse_manifest(data: Any, where: str = "manifest") -> list[Edit]:
-    """Validate a decoded manifest; raises :class:`ManifestError` naming the bad field."""
-    if not isinstance(data, dict):
-        raise ManifestError(f"{where} must be a JSON object")
-    if data.get("format") == "neuronedit.manifest/1":
-        raise ManifestError(f"{where} has format 'neuronedit.manifest/1', whose edit ids do not cover the base "
-                            "weights: this version does not replay it. The saved checkpoint next to it still loads; "
-                            "to replay, make the edit again with this version")
-    if data.get("format") != MANIFEST_FORMAT:
-        raise ManifestError(f"{where} has format {data.get('format')!r}; this version reads {MANIFEST_FORMAT!r}")
-    edits = data.get("edits")
-    if not isinstance(edits, list) or not edits:
-        raise ManifestError(f"{where} must list at least one edit under 'edits'")
-    return [Edit.from_dict(item, f"{where}: edits[{i}]") for i, item in enumerate(edits)]
+__all__ = ["DELTA_NAME", "FINGERPRINT", "MANIFEST_FORMAT", "MANIFEST_NAME", "MODES", "SHA256", "Edit",
+           "ManifestError", "load_manifest", "parse_manifest", "save_manifest"]

@@ -8,7 +8,7 @@ from tiny_models import run_notebook
 from transformers import AutoModelForCausalLM
 
 from attributions import NeuronSet, mean_activations
-from neuronedit import apply_edit, load_model, masked, prune_, save_edited, scale_
+from neuronedit import apply_edit_, load_model, masked, prune_, save_edited, scale_
 from neuronedit.data.neutral import NEUTRAL_TEXTS
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ def test_demo_weight_edits_equal_hook_edits_and_round_trip(fresh_demo, tmp_path)
     assert torch.equal(_logits(lm), base)  # hooks restore exactly
     assert (zeroed - base).abs().max() > 1e-3  # the edit does something
 
-    save_edited(lm, lm.tokenizer, tmp_path / "zero", zero_edit)
+    save_edited(lm, tmp_path / "zero", zero_edit)
     assert torch.equal(_logits(lm), base)
     reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "zero").eval()
     with torch.no_grad():
@@ -63,16 +63,16 @@ def test_demo_weight_edits_equal_hook_edits_and_round_trip(fresh_demo, tmp_path)
     # the folded bias goes through another kernel (addmm) than the hook path: float32 rounding only
     folded = _logits(lm)
     torch.testing.assert_close(folded, mean_ablated, atol=1e-4, rtol=0)
-    out = save_edited(lm, lm.tokenizer, tmp_path / "mean")
+    out = save_edited(lm, tmp_path / "mean")
     reloaded = AutoModelForCausalLM.from_pretrained(out).eval()
     with torch.no_grad():
         plain = reloaded(**lm.tokenizer(TEXTS, return_tensors="pt", padding=True)).logits
     torch.testing.assert_close(plain, folded, atol=1e-5, rtol=0)
 
     replay = load_model("demo")  # the manifest alone turns a fresh base into the edited model
-    assert [e.mode for e in apply_edit(replay, out)] == ["scale", "scale", "mean"] and edit.mode == "scale"
+    assert [e.mode for e in apply_edit_(replay, out)] == ["scale", "scale", "mean"] and edit.mode == "scale"
     torch.testing.assert_close(_logits(replay), folded, atol=1e-5, rtol=0)
-    assert apply_edit(replay, out) == []
+    assert apply_edit_(replay, out) == []
 
 
 def test_demo_mean_fold_is_exact_in_float64():

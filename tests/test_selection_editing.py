@@ -129,8 +129,22 @@ def test_cli_attribute_writes_scores_with_control(tmp_path):
     assert NeuronScores.load(tmp_path / "c.safetensors").control is None
 
 
-def test_cli_rule_names_match_the_library():
-    from attributions import selection
-    from neuronedit import cli
+def test_cli_names_match_the_registries():
+    """The parser spells the registries' names (importing them would import torch); they must agree."""
+    import inspect
+
+    from attributions import attribute, methods, selection
+    from attributions.objectives import PAIR_SPANS
+    from neuronedit import cli, controls, loading, recipes, unlearn
+    from neuronedit.cli import args
 
     assert cli.RULES == selection.RULES and cli.DEFAULT_RULE == selection.DEFAULT_RULE
+    assert args.DEFAULT_K == selection.DEFAULT_K
+    assert args.METHODS == tuple(methods.METHODS)
+    assert args.DEFAULT_METHOD == inspect.signature(attribute).parameters["method"].default
+    assert args.CONTROLS == controls.CONTROLS and args.DEFAULT_CONTROL == controls.DEFAULT_CONTROL
+    assert args.UNLEARN_METHODS == tuple(unlearn.METHODS)
+    assert args.DEFAULT_UNLEARN_METHOD == inspect.signature(unlearn.unlearning_edit).parameters["method"].default
+    assert args.OBJECTIVES == recipes.OBJECTIVES
+    assert args.SPANS == ("auto", *PAIR_SPANS)
+    assert args.DTYPES == tuple(loading.DTYPES)

@@ -10,12 +10,12 @@ from tiny_models import tiny_model, tiny_tokenizer
 from transformers import AutoModelForCausalLM
 
 from attributions import LanguageModel, NeuronSet
-from neuronedit import ManifestError, apply_edit, save_edited
+from neuronedit import EditLog, ManifestError, apply_edit_, save_edited
 from neuronedit.data import load
+from neuronedit.edits import restoring
 from neuronedit.unlearn import unlearn
 from neuronedit.unlearn.losses import ascent, kl_to_reference, max_entropy, nll
 from neuronedit.unlearn.train import METHODS, _forget_objectives
-from neuronedit.weight_edits import applied_edit_ids, restoring
 
 PAIRS = [("the nurse said that she was home", "the nurse said that he was home"),
          ("the engineer said that he was loud", "the engineer said that she was loud"),
@@ -96,7 +96,7 @@ def test_masked_token_lowers_the_marked_tokens_and_is_deterministic():
                    max_retain_ppl_increase=None)
     history = edit.provenance["history"]
     assert history[-1]["forget_logprob"] < history[0]["forget_logprob"] - 0.05
-    assert applied_edit_ids(lm) == [edit.id] and edit.mode == "unlearn" and edit.delta_sha256
+    assert EditLog.of(lm).applied_ids == [edit.id] and edit.mode == "unlearn" and edit.delta_sha256
     again = unlearn(_lm(), PAIRS, "masked_token", lr=3e-3, steps=12, batch_size=2, eval_every=4,
                     max_retain_ppl_increase=None)
     assert again.delta_sha256 == edit.delta_sha256
@@ -130,19 +130,19 @@ def test_unlearning_edit_saves_and_replays_bit_for_bit(tmp_path):
     ids = torch.tensor([[3, 7, 9, 4, 12], [6, 11, 13, 3, 9]])
     with torch.no_grad():
         expected = lm.model(ids).logits
-    out = save_edited(lm, lm.tokenizer, tmp_path / "ckpt")
+    out = save_edited(lm, tmp_path / "ckpt")
     assert (out / edit.delta).is_file()
     plain = AutoModelForCausalLM.from_pretrained(out).eval()
     with torch.no_grad():
         torch.testing.assert_close(plain(ids).logits, expected, atol=1e-6, rtol=0)
     fresh = _lm()
-    assert apply_edit(fresh, out) == [edit]
+    assert apply_edit_(fresh, out) == [edit]
     edited = lm.model.state_dict()
     assert all(torch.equal(v, edited[k]) for k, v in fresh.model.state_dict().items())
-    assert apply_edit(fresh, out) == []
+    assert apply_edit_(fresh, out) == []
     (out / edit.delta).write_bytes(b"damaged")
     with pytest.raises(ManifestError, match="SHA-256"):
-        apply_edit(_lm(), out)
+        apply_edit_(_lm(), out)
 
 
 def test_retain_ceiling_rolls_back_and_restoring_undoes_everything():
@@ -154,7 +154,7 @@ def test_retain_ceiling_rolls_back_and_restoring_undoes_everything():
         assert "ceiling" in edit.provenance["stopped"] and "rolled back to step 0" in edit.provenance["stopped"]
         assert edit.provenance["changed_entries"] == 0
     assert all(torch.equal(v, before[k]) for k, v in lm.model.state_dict().items())
-    assert applied_edit_ids(lm) == []
+    assert EditLog.of(lm).applied_ids == []
 
 
 def test_ceiling_watches_real_text_never_trained_on():
@@ -236,7 +236,7 @@ def test_cli_unlearn_writes_a_replayable_checkpoint(tmp_path):
     assert edit.provenance["forget"] == "probes:gender" and edit.provenance["data_sha256"] == {
         "probes:gender": "built-in"}
     fresh = _lm()
-    apply_edit(fresh, tmp_path / "u")
+    apply_edit_(fresh, tmp_path / "u")
     reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "u")
     assert all(torch.equal(v, reloaded.state_dict()[k]) for k, v in fresh.model.state_dict().items())
     bad = subprocess.run(cmd[:-1] + [str(tmp_path / "v"), "--method", "dual", "--forget", "text:" + str(tmp_path / "n.json")],

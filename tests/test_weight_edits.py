@@ -19,9 +19,19 @@ from tiny_models import MASKED_LM, MLP_WIDTH, TINY_CONFIGS, tiny_model, tiny_mod
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
 from attributions import LanguageModel, NeuronSet, weights_fingerprint
-from neuronedit import Edit, EditError, ManifestError, apply_edit, compact, masked, prune_, save_edited, scale_
-from neuronedit.manifest import MANIFEST_FORMAT, MANIFEST_NAME, load_manifest, parse_manifest
-from neuronedit.weight_edits import applied_edit_ids
+from neuronedit import (
+    Edit,
+    EditError,
+    EditLog,
+    ManifestError,
+    apply_edit_,
+    compact_,
+    masked,
+    prune_,
+    save_edited,
+    scale_,
+)
+from neuronedit.edits import MANIFEST_FORMAT, MANIFEST_NAME, load_manifest, parse_manifest
 
 ARCHS = sorted(TINY_CONFIGS)
 IDS = torch.tensor([[3, 7, 9, 4, 12, 5, 8, 20], [6, 11, 13, 3, 9, 14, 2, 17]])
@@ -54,7 +64,7 @@ def _means(lm: LanguageModel) -> dict[int, torch.Tensor]:
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_weight_edits_equal_hook_edits(arch):
-    """prune_ / zero / scale_ / compact on the weights give the hook edit's logits within 1e-5."""
+    """prune_ / zero / scale_ / compact_ on the weights give the hook edit's logits within 1e-5."""
     cases = [("prune", dict(mode="zero")), ("zero", dict(mode="zero")), ("scale", dict(mode="scale", factor=2.0)),
              ("compact", dict(mode="zero"))]
     for mode, hook in cases:
@@ -64,10 +74,10 @@ def test_weight_edits_equal_hook_edits(arch):
         if mode == "scale":
             edit = scale_(lm, NEURONS, 2.0)
         elif mode == "compact":
-            edit = compact(lm, NEURONS)
+            edit = compact_(lm, NEURONS)
         else:
             edit = prune_(lm, NEURONS, read_in=mode == "prune")
-        assert edit.mode == mode and applied_edit_ids(lm) == [edit.id]
+        assert edit.mode == mode and EditLog.of(lm).applied_ids == [edit.id]
         torch.testing.assert_close(_logits(lm.model), expected, atol=1e-5, rtol=0)
         if mode == "compact":
             assert [s.n_neurons for s in lm.sites] == [MLP_WIDTH - 3, MLP_WIDTH - 2]
@@ -97,11 +107,11 @@ def test_masked_save_reload_with_plain_transformers(arch, tmp_path):
     state = {k: v.clone() for k, v in lm.model.state_dict().items()}
     with masked(lm, NEURONS, "scale", factor=0.5) as edit:
         edited = _logits(lm.model)
-        save_edited(lm, lm.tokenizer, tmp_path / "ckpt", edit)
+        save_edited(lm, tmp_path / "ckpt", edit)
     assert torch.equal(_logits(lm.model), before)
     after = lm.model.state_dict()
     assert after.keys() == state.keys() and all(torch.equal(after[k], state[k]) for k in state)
-    assert applied_edit_ids(lm) == []
+    assert EditLog.of(lm).applied_ids == []
     reloaded = _reload(arch, tmp_path / "ckpt")
     torch.testing.assert_close(_logits(reloaded), edited, atol=1e-5, rtol=0)
     manifest = load_manifest(tmp_path / "ckpt")
@@ -113,54 +123,54 @@ def test_masked_save_reload_with_plain_transformers(arch, tmp_path):
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama", "opt", "phi3"])
 def test_pruned_and_mean_and_compact_checkpoints_reload(arch, tmp_path):
-    for i, make in enumerate([lambda lm: prune_(lm, NEURONS, provenance_note="test"),
+    for i, make in enumerate([lambda lm: prune_(lm, NEURONS, provenance={"note": "test"}),
                               lambda lm: prune_(lm, NEURONS, means=_means(lm)),
-                              lambda lm: compact(lm, NeuronSet([(0, 3), (0, 9), (1, 5), (1, 40)]))]):
+                              lambda lm: compact_(lm, NeuronSet([(0, 3), (0, 9), (1, 5), (1, 40)]))]):
         lm = _lm(arch)
         if i == 1 and arch == "phi3":  # no output bias to fold a mean into (tested above)
             continue
         make(lm)
         expected = _logits(lm.model)
-        out = save_edited(lm, lm.tokenizer, tmp_path / f"c{i}")
+        out = save_edited(lm, tmp_path / f"c{i}")
         torch.testing.assert_close(_logits(_reload(arch, out)), expected, atol=1e-5, rtol=0)
 
 
 def test_compact_with_ragged_widths_refuses_to_save(tmp_path):
     lm = _lm("llama")
-    compact(lm, NEURONS)  # 3 neurons from layer 0, 2 from layer 1
+    compact_(lm, NEURONS)  # 3 neurons from layer 0, 2 from layer 1
     with pytest.raises(EditError, match="same number of neurons from every layer"):
-        save_edited(lm, lm.tokenizer, tmp_path / "ragged")
+        save_edited(lm, tmp_path / "ragged")
     assert not (tmp_path / "ragged").exists() and not list(tmp_path.iterdir())
 
 
 def test_apply_edit_replays_refuses_mismatch_and_is_idempotent(tmp_path):
     lm = _lm("gpt2")
-    edit = scale_(lm, NEURONS, 3.0, method="grad_x_act")
+    edit = scale_(lm, NEURONS, 3.0, provenance={"method": "grad_x_act"})
     expected = _logits(lm.model)
-    save_edited(lm, lm.tokenizer, tmp_path / "ckpt")
+    save_edited(lm, tmp_path / "ckpt")
     fresh = _lm("gpt2")
-    assert apply_edit(fresh, tmp_path / "ckpt" / MANIFEST_NAME) == [edit]
+    assert apply_edit_(fresh, tmp_path / "ckpt" / MANIFEST_NAME) == [edit]
     torch.testing.assert_close(_logits(fresh.model), expected, atol=1e-6, rtol=0)
-    assert apply_edit(fresh, tmp_path / "ckpt") == []  # a second time changes nothing
+    assert apply_edit_(fresh, tmp_path / "ckpt") == []  # a second time changes nothing
     torch.testing.assert_close(_logits(fresh.model), expected, atol=1e-6, rtol=0)
     reloaded = LanguageModel(_reload("gpt2", tmp_path / "ckpt"), lm.tokenizer)
-    assert apply_edit(reloaded, tmp_path / "ckpt") == []  # the checkpoint records the edit
+    assert apply_edit_(reloaded, tmp_path / "ckpt") == []  # the checkpoint records the edit
     other = _lm("gpt2", seed=1)
     with pytest.raises(ManifestError, match="fingerprint"):
-        apply_edit(other, edit)
-    assert apply_edit(other, edit, force=True) == [edit]
+        apply_edit_(other, edit)
+    assert apply_edit_(other, edit, force=True) == [edit]
 
 
 def test_save_refuses_to_overwrite_and_keeps_previous(tmp_path):
     lm = _lm("llama")
     with masked(lm, NEURONS) as edit:
-        save_edited(lm, lm.tokenizer, tmp_path / "ckpt", edit)
+        save_edited(lm, tmp_path / "ckpt", edit)
         with pytest.raises(FileExistsError, match="overwrite=True"):
-            save_edited(lm, lm.tokenizer, tmp_path / "ckpt", edit)
+            save_edited(lm, tmp_path / "ckpt", edit)
     with pytest.raises(EditError, match="carries no edit"):
-        save_edited(lm, lm.tokenizer, tmp_path / "other")
+        save_edited(lm, tmp_path / "other")
     with masked(lm, NeuronSet([(1, 1)])) as edit2:
-        save_edited(lm, lm.tokenizer, tmp_path / "ckpt", edit2, overwrite=True)
+        save_edited(lm, tmp_path / "ckpt", edit2, overwrite=True)
     assert [e.neurons for e in load_manifest(tmp_path / "ckpt")] == [edit2.neurons]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
@@ -180,7 +190,7 @@ _KILLED_SAVE = textwrap.dedent("""
     mu.PreTrainedModel.save_pretrained = slow_save
     lm = LanguageModel(tiny_model("llama"), tiny_tokenizer())
     with masked(lm, NeuronSet([(0, 1)])) as edit:
-        save_edited(lm, lm.tokenizer, {out!r}, edit, overwrite=True)
+        save_edited(lm, {out!r}, edit, overwrite=True)
 """)
 
 
@@ -191,7 +201,7 @@ def test_killed_save_leaves_no_partial_checkpoint_and_keeps_previous(tmp_path):
         if previous:
             lm = _lm("llama")
             with masked(lm, NEURONS) as edit:
-                save_edited(lm, lm.tokenizer, out, edit)
+                save_edited(lm, out, edit)
             files = {p.name: p.read_bytes() for p in out.iterdir()}
         proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
         try:
@@ -208,7 +218,7 @@ def test_killed_save_leaves_no_partial_checkpoint_and_keeps_previous(tmp_path):
         assert stale, "the killed save left its temporary folder (then cleaned by the next save)"
     lm = _lm("llama")
     with masked(lm, NEURONS) as edit:
-        save_edited(lm, lm.tokenizer, out, edit, overwrite=True)
+        save_edited(lm, out, edit, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"], "stale temporaries of the target are removed"
 
 

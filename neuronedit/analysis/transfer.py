@@ -23,7 +23,7 @@ from attributions.selection import DEFAULT_K, DEFAULT_RULE, select
 from ..controls import DEFAULT_CONTROL, control_scores
 from ..data import Dataset, TextCorpus, load
 from ..data.neutral import NEUTRAL_TEXTS
-from ..editing import masked
+from ..edits.masks import masked
 from ..evaluation import Evaluation, evaluate
 from ..suites import association_span
 from .controls import random_like

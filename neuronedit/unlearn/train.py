@@ -16,11 +16,12 @@ from attributions.forward import Batch, collate, max_positions, row_values
 from ..data.neutral import NEUTRAL_TEXTS
 from ..data.realtext import monitor_sentences
 from ..data.spans import diff_char_spans
-from ..editing import check_neurons
-from ..manifest import Edit
-from ..weight_edits import _record, model_name, require_weights_in_memory
+from ..edits.apply import model_name, require_weights_in_memory
+from ..edits.delta import delta_bytes, make_delta
+from ..edits.log import EditLog
+from ..edits.masks import check_neurons
+from ..edits.record import Edit
 from .confine import neuron_masks, trainable
-from .delta import delta_bytes, make_delta
 from .losses import LOSSES, kl_to_reference, nll, term_log_probs
 
 __all__ = ["METHODS", "UnlearnMethod", "unlearn"]
@@ -161,7 +162,7 @@ def unlearn(
     """Unlearn ``forget`` in place and return the :class:`Edit` (mode ``unlearn``, with a weight delta).
 
     Args:
-        lm: the model; changed in place (use :func:`neuronedit.weight_edits.restoring` to undo).
+        lm: the model; changed in place (use :func:`neuronedit.edits.restoring` to undo).
         forget: minimal pairs (the ``more`` side is forgotten; the harmful tokens are where it
             differs from ``less``) or plain texts (with ``spans`` for marked-token methods).
         method: ``gradient_ascent``, ``masked_token``, ``max_entropy`` or ``dual`` (see :data:`METHODS`).
@@ -302,7 +303,6 @@ def unlearn(
     delta = make_delta(tracked, model)
     data, digest = delta_bytes(delta)
     name = f"unlearn-{digest[:12]}.safetensors"
-    model.__dict__.setdefault("_neuronedit_deltas", {})[name] = data
     edit = Edit(
         neurons=neurons or NeuronSet(), mode="unlearn", base_model=model_name(lm), base_fingerprint=fingerprint,
         delta=name, delta_sha256=digest,
@@ -316,7 +316,7 @@ def unlearn(
                     "history": history, "stopped": stopped, "seconds": round(time.time() - started, 1),
                     **(provenance or {})},
     )
-    _record(model, edit)
+    EditLog.of(model).record(edit, delta_bytes=data)
     return edit
 
 

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 
 from attributions import LanguageModel, NeuronSet
 
-from ..weight_edits import restoring
+from ..edits.temporary import restoring
 from .train import unlearn
 
 __all__ = ["unlearning_edit"]

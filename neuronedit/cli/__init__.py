@@ -1,0 +1,99 @@
+"""The ``neuronedit`` command line: one module per command, each with its ``add_parser`` and handler.
+
+This module builds the parser and runs a command with the error handling of the edge: a bad value
+or file is one line on stderr and exit 2, Ctrl-C exit 130. Building the parser imports no torch;
+handlers import what they need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+from . import apply, attribute, data, demo, edit, evaluate, models, transfer, unlearn
+from .args import DEFAULT_RULE, RULES
+
+__all__ = ["DEFAULT_RULE", "RULES", "build_parser", "main"]
+
+COMMANDS = (models, demo, evaluate, attribute, edit, apply, transfer, unlearn, data)
+"""The command modules, in the order of ``neuronedit --help``."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command (cheap: no torch)."""
+    from .._version import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="neuronedit",
+        description="Locate the MLP neurons behind a language model's bias, edit them, and measure the edit.",
+    )
+    parser.add_argument("--version", action="version", version=f"neuronedit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def _os_message(err: OSError) -> str:
+    """An OSError as one line that names the file and says what to do."""
+    if err.filename is None:
+        return str(err)
+    fix = {"EACCES": "check the permissions or choose another path", "EISDIR": "give a file, not a folder",
+           "ENOTDIR": "a part of the path is a file, not a folder", "ENOSPC": "free disk space and run again",
+           "EROFS": "the file system is read-only; choose another path",
+           "ENOENT": "check the path"}.get(errno.errorcode.get(err.errno or 0, ""), "")
+    return f"{err.filename}: {err.strerror or err}" + (f"; {fix}" if fix else "")
+
+
+def _quiet(quiet: bool) -> Any:
+    """Silence transformers' progress bars and info logs while a ``--quiet`` command runs."""
+    if not quiet:
+        return contextlib.nullcontext()
+    from ..loading import quiet_transformers
+
+    return quiet_transformers()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``neuronedit ARGV``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0
+    from attributions.distributed import init_from_env, rank
+
+    from ..data.fetch import FetchError
+    from ..demo_model import DemoModelUnavailable
+    from ..loading import ModelLoadError
+
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed:
+        if not getattr(args, "distributed", False):
+            print(f"neuronedit {args.command}: error: runs in one process; launch it without torchrun "
+                  "(attribute, evaluate and transfer can run data-parallel)", file=sys.stderr)
+            return 2
+        init_from_env()
+    where = f" (rank {rank()})" if distributed else ""
+    try:
+        with _quiet(getattr(args, "quiet", False)):
+            return func(args)
+    except (ModelLoadError, DemoModelUnavailable, FetchError, ValueError) as err:
+        print(f"neuronedit {args.command}{where}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # FileExistsError, IsADirectoryError, PermissionError, disk full, ...
+        print(f"neuronedit {args.command}{where}: error: {_os_message(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"neuronedit {args.command}{where}: interrupted; nothing half-written was kept", file=sys.stderr)
+        return 130
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()

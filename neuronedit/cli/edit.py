@@ -1,0 +1,99 @@
+"""``neuronedit edit``: select neurons (or read a neuron set), edit the weights, save a checkpoint plus manifest."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .args import (DEFAULT_K, DEFAULT_RULE, POSITIVE, RULES, add_model, add_output, add_quiet, check_output_dir,
+                   finite_float, text_lines)
+
+MODES = ("prune", "zero", "scale", "mean")
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``edit``."""
+    parser = sub.add_parser("edit", help="edit neurons in the weights and save a checkpoint plus manifest")
+    add_model(parser)
+    parser.add_argument("--scores", help="scores file from `neuronedit attribute` to select neurons from")
+    parser.add_argument("--top-k", type=POSITIVE,
+                        help=f"number of neurons to select (default {DEFAULT_K}, the measured default)")
+    parser.add_argument("--rule", choices=RULES,
+                        help=f"selection rule (default {DEFAULT_RULE} when the file has control scores, else top)")
+    parser.add_argument("--neurons", help="a saved NeuronSet (JSON) instead of --scores")
+    parser.add_argument("--mode", choices=MODES, default="prune",
+                        help="prune: write-out and read-in zeroed; zero: write-out zeroed; scale: write-out x factor; "
+                             "mean: mean activation folded into the output bias")
+    parser.add_argument("--factor", type=finite_float, help="scale factor (--mode scale)")
+    parser.add_argument("--means-data", help="text:PATH for the mean activations (--mode mean; default built-in text)")
+    parser.add_argument("--force", action="store_true", help="edit even when the scores were computed on other weights")
+    add_output(parser, "checkpoint directory to write")
+    add_quiet(parser, "no progress output from transformers")
+    parser.set_defaults(func=run)
+
+
+def _neurons(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The neuron set and its provenance, from --scores (selection) or --neurons."""
+    from attributions import NeuronScores, NeuronSet
+
+    from ..cache import file_sha256
+    from ..recipes import choose_neurons
+
+    if args.neurons:
+        neurons = NeuronSet.load(args.neurons)
+        return neurons, {"neurons_file": args.neurons, "neurons_sha256": file_sha256(args.neurons)}
+    scores = NeuronScores.load(args.scores)
+    if args.rule is None and scores.control is None:
+        print(f"{args.scores} holds no control scores, so the rule is 'top' (not the default {DEFAULT_RULE!r})")
+    neurons, rule, k = choose_neurons(scores, args.top_k, args.rule)
+    print(f"selected {len(neurons)} neurons by rule {rule!r} (k={k}{'' if args.top_k else ', the default'})")
+    provenance = {"scores_file": args.scores, "scores_sha256": file_sha256(args.scores), "rule": rule, "k": k,
+                  **{key: scores.meta.get(key) for key in ("method", "objective", "data", "data_sha256", "seed",
+                                                           "n_examples", "fingerprint")}}
+    return neurons, provenance
+
+
+def _check_fingerprint(args: argparse.Namespace, lm: Any, fingerprint: str | None) -> None:
+    """Scores computed on other weights are refused unless --force."""
+    if not fingerprint or fingerprint == lm.fingerprint():
+        return
+    message = (f"{args.scores} was computed on weights with fingerprint {fingerprint}, this "
+               f"model's are {lm.fingerprint()} (another checkpoint of the same shape?)")
+    if not args.force:
+        raise ValueError(f"{message}; give the --model the scores were made on, or --force to edit anyway")
+    print(f"warning: {message}; editing anyway (--force)", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Select or read neurons, edit them in the weights, save the checkpoint and its manifest."""
+    from collections import Counter
+
+    from attributions import mean_activations
+
+    from ..data.neutral import NEUTRAL_TEXTS
+    from ..edits import prune_, save_edited, scale_
+    from ..loading import load_model
+    from ..recipes import NEUTRAL_CORPUS
+
+    if bool(args.scores) == bool(args.neurons):
+        raise ValueError("give exactly one of --scores FILE (select neurons) or --neurons FILE (a saved NeuronSet)")
+    if args.mode == "scale" and args.factor is None:
+        raise ValueError("--mode scale needs --factor (e.g. 0 to suppress, 2 to amplify)")
+    out = check_output_dir(args.out, overwrite=args.overwrite)
+    neurons, provenance = _neurons(args)
+    layers = Counter(layer for layer, _ in neurons)
+    print("layers: " + ", ".join(f"L{layer}x{count}" for layer, count in sorted(layers.items())))
+    lm = load_model(args.model)
+    _check_fingerprint(args, lm, provenance.get("fingerprint"))
+    if args.mode == "scale":
+        edit = scale_(lm, neurons, args.factor, provenance=provenance)
+    elif args.mode == "mean":
+        texts = text_lines(args.means_data, "--means-data") if args.means_data else list(NEUTRAL_TEXTS)
+        provenance["means_data"] = args.means_data or NEUTRAL_CORPUS
+        edit = prune_(lm, neurons, means=mean_activations(lm, texts), provenance=provenance)
+    else:
+        edit = prune_(lm, neurons, read_in=args.mode == "prune", provenance=provenance)
+    save_edited(lm, out, overwrite=args.overwrite)
+    print(f"edit {edit.id} ({edit.mode}, {len(neurons)} neurons) -> {out} (manifest {out / 'neuronedit.json'})")
+    return 0

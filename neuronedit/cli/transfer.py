@@ -1,0 +1,99 @@
+"""``neuronedit transfer``: remove each bias's neurons, measure every bias: matrix, plots, report.html."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .args import (CONTROLS, DEFAULT_CONTROL, DEFAULT_K, DEFAULT_METHOD, DEFAULT_RULE, DEFAULT_UNLEARN_METHOD,
+                   METHODS, POSITIVE, RULES, SPANS, UNLEARN_METHODS, add_model, add_output, add_placement, add_quiet,
+                   add_renamed, check_output_dir, int_at_least, load_placed, positive_float, say)
+
+EDITS = ("zero", "mean", "unlearn")
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``transfer``."""
+    parser = sub.add_parser("transfer",
+                            help="remove each bias's neurons, measure every bias: matrix, plots, report.html")
+    add_model(parser)
+    parser.add_argument("--data", default="stereoset",
+                        help="where neurons are located: 'stereoset' (bundled StereoSet dev data, default), 'probes' "
+                             "(built-in templates) or KIND:PATH with bias types; its dev half locates, its test half, "
+                             "WinoBias (gender), the probes and the knowledge probes evaluate")
+    parser.add_argument("--objective", default="all", choices=SPANS,
+                        help="tokens the pair objective scores: all (default), the differing span, the tokens after "
+                             "the group term, or auto (what the source's association score reads)")
+    parser.add_argument("--control", default=DEFAULT_CONTROL, choices=CONTROLS,
+                        help="neurons to keep: important for language modelling (lm) or also for the domain's "
+                             f"knowledge probes (lm+knowledge); default {DEFAULT_CONTROL}")
+    parser.add_argument("--domains", nargs="+", default=["gender", "race", "religion"])
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
+    parser.add_argument("--rule", default=DEFAULT_RULE, choices=RULES)
+    parser.add_argument("--top-k", dest="top_k", type=POSITIVE, default=DEFAULT_K,
+                        help=f"neurons removed per source in the matrix (default {DEFAULT_K})")
+    add_renamed(parser, "--k", "--top-k", dest="top_k", type=POSITIVE)
+    parser.add_argument("--dose", type=POSITIVE, nargs="*", default=[10, 50, 200], help="sizes for the dose-response")
+    parser.add_argument("--mode", dest="mode", choices=EDITS, default="zero",
+                        help="zero/mean: hook edit of the selected neurons; unlearn: unlearn each source's dev pairs")
+    add_renamed(parser, "--edit", "--mode", dest="mode", choices=EDITS)
+    parser.add_argument("--unlearn-method", default=DEFAULT_UNLEARN_METHOD, choices=UNLEARN_METHODS,
+                        help="with --mode unlearn")
+    parser.add_argument("--confine", action="store_true", help="with --mode unlearn: only the selected neurons change")
+    parser.add_argument("--lr", type=positive_float, default=1e-5, help="with --mode unlearn")
+    parser.add_argument("--steps", type=POSITIVE, default=40, help="with --mode unlearn")
+    parser.add_argument("--ppl-text", default="text:bundled",
+                        help="real text for perplexity (default text:bundled, WikiText-2 validation, never used to "
+                             "select)")
+    parser.add_argument("--ppl-tokens", type=POSITIVE, default=20000, help="tokens of --ppl-text to score")
+    parser.add_argument("--max-items", type=int_at_least(2),
+                        help="cap each domain's dev and test half of --data (evenly spaced)")
+    parser.add_argument("--n-boot", type=int_at_least(10), default=1000)
+    parser.add_argument("--seed", type=int_at_least(0), default=0)
+    parser.add_argument("--batch-size", type=POSITIVE, default=16)
+    add_output(parser, "folder for results, figures and report.html")
+    add_quiet(parser)
+    add_placement(parser)
+    parser.set_defaults(func=run, distributed=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Transfer matrix, overlap, dose-response and report.html for one model."""
+    import shlex
+    import sys
+    import time
+
+    from attributions.distributed import is_distributed, is_main
+
+    from ..analysis import transfer_matrix
+    from ..cache import atomic_dir
+    from ..data import parse_spec
+    from ..report import write_report
+
+    out = check_output_dir(args.out, overwrite=args.overwrite)
+    if args.data != "probes":
+        parse_spec(args.data)  # a bad spec fails here, before the model loads
+    if is_distributed() and args.mode == "unlearn":
+        raise ValueError("--mode unlearn runs in one process (every rank would train the same model); "
+                         "launch it without torchrun")
+    start = time.perf_counter()
+    lm = load_placed(args)
+    say(f"model: {lm.name} ({lm.architecture}, {lm.n_layers} layers x {lm.sites[0].n_neurons} neurons)")
+    log = None if args.quiet else (lambda message: say(f"[{time.perf_counter() - start:6.0f} s] {message}"))
+    edit: Any = args.mode
+    if args.mode == "unlearn":
+        from ..unlearn import unlearning_edit
+
+        edit = unlearning_edit(args.unlearn_method, confine=args.confine, lr=args.lr, steps=args.steps)
+    result = transfer_matrix(lm, args.domains, data=args.data, objective=args.objective, method=args.method,
+                             selection=args.rule, control=args.control, k=args.top_k, dose=args.dose, edit=edit,
+                             ppl_text=args.ppl_text, ppl_tokens=args.ppl_tokens, max_items=args.max_items,
+                             n_boot=args.n_boot, seed=args.seed, batch_size=args.batch_size, log=log)
+    if not is_main():
+        return 0
+    command = "neuronedit " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+    with atomic_dir(out, overwrite=args.overwrite) as tmp:
+        write_report(result, tmp, command=command)
+    print("\n".join(result.summary()))
+    print(f"done in {time.perf_counter() - start:.0f} s; report: {(out / 'report.html').resolve()}")
+    return 0

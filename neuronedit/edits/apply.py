@@ -1,0 +1,132 @@
+"""Writing an :class:`Edit` into a model's weights, and committing it to the model's :class:`EditLog`.
+
+:func:`write_edit` changes the parameters only (no checks, no record); :func:`commit` is what every
+in-place editor does: check the neurons, bind the edit to the current weights' fingerprint, write
+it, record it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from attributions import LanguageModel, NeuronSite, find_sites, weights_fingerprint
+
+from .compaction import remove_neurons
+from .delta import add_delta
+from .log import EditLog
+from .masks import check_neurons
+from .record import Edit, EditError
+
+__all__ = ["commit", "model_name", "require_weights_in_memory", "unwrap", "write_edit"]
+
+_BIAS_SWITCH = {"llama": "mlp_bias"}
+"""Architectures whose config can switch MLP biases on (so a folded mean stays loadable)."""
+
+
+def require_weights_in_memory(module: nn.Module, what: str = "weight edits") -> None:
+    """Raise :class:`EditError` when parameters are offloaded (on the ``meta`` device)."""
+    offloaded = [name for name, p in module.named_parameters() if p.device.type == "meta"]
+    if offloaded:
+        raise EditError(
+            f"{what} need the weights in memory, but {len(offloaded)} parameters (e.g. {offloaded[0]}) are "
+            "offloaded by the device_map. Load the model on devices that hold it (device_map without 'disk'/'cpu' "
+            "offload), or edit activations with neuronedit.masked(), which works with offloading"
+        )
+
+
+def unwrap(model: LanguageModel | nn.Module) -> tuple[nn.Module, list[NeuronSite]]:
+    """The Hugging Face module and its neuron sites."""
+    if isinstance(model, LanguageModel):
+        return model.model, model.sites
+    return model, find_sites(model)
+
+
+def model_name(model: LanguageModel | nn.Module) -> str:
+    """The spec a model was loaded from, or its config's ``_name_or_path``."""
+    if isinstance(model, LanguageModel):
+        return model.name
+    return str(getattr(model.config, "_name_or_path", "") or "")
+
+
+def _enable_output_bias(module: nn.Module, sites: list[NeuronSite]) -> None:
+    """Switch the config's MLP bias on and add zero biases, so the checkpoint stays loadable."""
+    model_type = getattr(module.config, "model_type", "")
+    switch = _BIAS_SWITCH.get(model_type)
+    if switch is None:
+        raise EditError(
+            f"{type(module).__name__} has no output bias on its down-projection and its config "
+            f"({model_type!r}) cannot switch one on, so a mean activation cannot be folded into the weights. "
+            "Use the hook edit masked(model, neurons, mode='mean', means=...) instead, or prune_ without means "
+            "(zeroing)"
+        )
+    for site in sites:
+        for linear in [site.module, *(m for _, m, _ in site.read_in_modules)]:
+            if getattr(linear, "bias", None) is None:
+                weight = linear.weight
+                linear.bias = nn.Parameter(torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device))
+    setattr(module.config, switch, True)
+
+
+def _write_dense(module: nn.Module, sites: list[NeuronSite], edit: Edit) -> None:
+    """``prune``/``zero``/``scale``/``mean``: the MLPs keep their shape."""
+    by_layer = edit.neurons.by_layer()
+    if edit.mode == "mean" and any(sites[layer].out_bias is None for layer in by_layer):
+        _enable_output_bias(module, sites)
+    order = {n: i for i, n in enumerate(edit.neurons)}
+    for layer, idx in by_layer.items():
+        site = sites[layer]
+        out = site.write_out  # [d_model, n_neurons] view of the down-projection
+        idx = idx.to(out.device)
+        if edit.mode == "scale":
+            out[:, idx] *= edit.factor
+            continue
+        if edit.mode == "mean":
+            assert edit.values is not None
+            values = torch.tensor([edit.values[order[(layer, int(j))]] for j in idx.tolist()], dtype=torch.float64)
+            bias = site.out_bias  # [d_model]
+            assert bias is not None
+            bias += (out[:, idx].double() @ values.to(out.device)).to(bias.dtype)
+        out[:, idx] = 0
+        if edit.mode in ("prune", "mean"):
+            for rows, in_bias in site.read_in():  # rows [n_neurons, d_model]
+                rows[idx] = 0
+                if in_bias is not None:
+                    in_bias[idx] = 0
+
+
+@torch.no_grad()
+def write_edit(module: nn.Module, sites: list[NeuronSite], edit: Edit, directory: Path | None = None) -> bytes | None:
+    """Apply ``edit`` to the weights in place (no checks, no record).
+
+    ``directory`` is where an unlearning edit's delta file is looked for when the log does not
+    hold its bytes. Returns those bytes for an unlearning edit, else None.
+    """
+    require_weights_in_memory(module)
+    if edit.mode == "compact":
+        remove_neurons(module, sites, edit.neurons)
+        return None
+    if edit.mode == "unlearn":
+        return add_delta(module, edit, directory)
+    _write_dense(module, sites, edit)
+    return None
+
+
+def commit(model: LanguageModel | nn.Module, edit: Edit) -> Edit:
+    """Check, bind to the current weights (fingerprint, model name), write and record ``edit``.
+
+    Returns:
+        the edit as applied (with ``base_fingerprint`` and ``base_model`` filled in).
+    """
+    module, sites = unwrap(model)
+    check_neurons(sites, edit.neurons)
+    edit = replace(edit, base_fingerprint=edit.base_fingerprint or weights_fingerprint(module),
+                   base_model=edit.base_model or model_name(model))
+    data = write_edit(module, sites, edit)
+    EditLog.of(module).record(edit, delta_bytes=data)
+    if isinstance(model, LanguageModel) and edit.mode == "compact":
+        model.refresh_sites()
+    return edit

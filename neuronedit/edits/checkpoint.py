@@ -1,0 +1,109 @@
+"""``save_edited``: an edited model as a standard Hugging Face checkpoint plus ``neuronedit.json``."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, overload
+
+from torch import nn
+
+from attributions import LanguageModel, weights_fingerprint
+
+from ..cache import atomic_dir
+from .compaction import mlp_widths
+from .log import EditLog
+from .record import MANIFEST_NAME, Edit, EditError, save_manifest
+from .temporary import temporarily_applied
+
+__all__ = ["save_edited"]
+
+
+def _check_standard_widths(module: nn.Module) -> None:
+    widths = mlp_widths(module)
+    if len(set(widths)) > 1:
+        raise EditError(
+            f"the MLPs have different widths per layer ({min(widths)}..{max(widths)}) after compact_(); "
+            f"{type(module).__name__} checkpoints need one width. Remove the same number of neurons from every "
+            "layer, or save the dense edit (prune_) instead"
+        )
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, (str, os.PathLike))
+
+
+@overload
+def save_edited(model: LanguageModel | nn.Module, out_dir: str | os.PathLike[str], edit: Edit | None = None, *,
+                overwrite: bool = False) -> Path: ...
+
+
+@overload
+def save_edited(model: LanguageModel | nn.Module, tokenizer: Any, out_dir: str | os.PathLike[str],  # deprecated
+                edit: Edit | None = None, /, *, overwrite: bool = False) -> Path: ...
+
+
+def save_edited(model: LanguageModel | nn.Module, out_dir: Any, edit: Any = None, *legacy: Any,
+                overwrite: bool = False) -> Path:
+    """Write the edited model to ``out_dir``: safetensors weights, config, tokenizer and manifest.
+
+    ``model`` is a :class:`LanguageModel` (its tokenizer is saved too) or a Hugging Face module
+    (weights and config only). ``edit`` may be one already applied to the weights (``prune_``,
+    ``scale_``, ``compact_``, ``apply_edit_``) or the record yielded by ``masked()``, which is
+    applied to the weights for the save and undone afterwards. Without ``edit``, the edits
+    applied in this session (the model's :class:`EditLog`) are saved. The checkpoint loads with
+    plain ``transformers.AutoModelForCausalLM.from_pretrained(out_dir)``.
+
+    Everything is written to a temporary directory beside ``out_dir`` and renamed into place, so
+    an interrupted save leaves neither a partial checkpoint nor a damaged previous one.
+
+    The old form ``save_edited(model, tokenizer, out_dir, edit=None)`` still works for one release
+    (with a DeprecationWarning); it saves the given tokenizer (none when it is None).
+
+    Raises:
+        FileExistsError: ``out_dir`` exists and ``overwrite`` is False.
+        EditError: nothing to save, or per-layer MLP widths that the architecture cannot store.
+    """
+    tokenizer = model.tokenizer if isinstance(model, LanguageModel) else None
+    if not _is_path(out_dir):  # deprecated: save_edited(model, tokenizer, out_dir, edit=None)
+        if len(legacy) > 1 or not _is_path(edit):
+            raise TypeError("save_edited(model, out_dir, edit=None, *, overwrite=False): out_dir must be a path")
+        warnings.warn("save_edited(model, tokenizer, out_dir, edit) is deprecated; call save_edited(model, out_dir, "
+                      "edit): a LanguageModel's tokenizer is saved with it", DeprecationWarning, stacklevel=2)
+        tokenizer, out_dir, edit = out_dir, edit, (legacy[0] if legacy else None)
+    elif legacy:
+        raise TypeError(f"save_edited takes 3 positional arguments (model, out_dir, edit), got {3 + len(legacy)}")
+    module = model.model if isinstance(model, LanguageModel) else model
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise FileExistsError(f"{out_dir} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    log = EditLog.of(module)
+    history = log.history
+    scope: AbstractContextManager[Any]
+    if edit is not None and edit not in log:
+        if not edit.base_fingerprint:
+            edit = replace(edit, base_fingerprint=weights_fingerprint(module))
+        scope = temporarily_applied(model, edit)
+        edits = [*history, edit]
+    else:
+        if edit is None and not history:
+            raise EditError("the model carries no edit from this session: pass the Edit yielded by masked(), "
+                            "or apply one with prune_/scale_/compact_/apply_edit_ first")
+        scope = nullcontext(module)
+        edits = history or [edit]
+    with scope, atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        _check_standard_widths(module)
+        module.save_pretrained(tmp, safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        deltas = log.deltas
+        for edit_ in edits:
+            if edit_.delta:
+                if edit_.delta not in deltas:
+                    raise EditError(f"the weight delta {edit_.delta!r} of unlearning edit {edit_.id} is not in memory")
+                (tmp / edit_.delta).write_bytes(deltas[edit_.delta])
+        save_manifest(edits, tmp / MANIFEST_NAME)
+    return out_dir

@@ -1,0 +1,92 @@
+"""Edits for the length of a block: the model comes back exactly, weights, config and :class:`EditLog`.
+
+:func:`restoring` undoes whatever happens to the parameters inside it (e.g. an unlearning run);
+:func:`temporarily_applied` applies one :class:`Edit` for the block, copying only what it touches.
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from attributions import LanguageModel
+
+from .apply import unwrap, write_edit
+from .compaction import replace_module
+from .log import EditLog
+from .masks import check_neurons
+from .record import Edit
+
+__all__ = ["restoring", "temporarily_applied"]
+
+
+@contextmanager
+def _kept_state(module: nn.Module) -> Iterator[EditLog]:
+    """Restore the config (edit ids, MLP width, bias switch) and the edit log on exit."""
+    config_state = copy.deepcopy(module.config.__dict__)
+    with EditLog.of(module).kept() as log:
+        try:
+            yield log
+        finally:
+            module.config.__dict__.clear()
+            module.config.__dict__.update(config_state)
+
+
+@contextmanager
+def restoring(model: LanguageModel | nn.Module) -> Iterator[nn.Module]:
+    """Whatever happens to the parameters inside the block is undone on exit (a copy of every
+    parameter is kept meanwhile), with the config and the edit log."""
+    module = model.model if isinstance(model, LanguageModel) else model
+    saved = {name: p.detach().clone() for name, p in module.named_parameters()}
+    with _kept_state(module):
+        try:
+            yield module
+        finally:
+            with torch.no_grad():
+                for name, p in module.named_parameters():
+                    p.copy_(saved[name])
+
+
+@contextmanager
+def temporarily_applied(model: LanguageModel | nn.Module, edit: Edit,
+                        directory: Path | None = None) -> Iterator[nn.Module]:
+    """Apply ``edit`` to the weights for the block (recorded in the log), then restore the model exactly.
+
+    Only the modules the edit touches are copied (all parameters for an unlearning edit);
+    ``directory`` is where an unlearning edit's delta file is found if the log lacks its bytes.
+    """
+    module, sites = unwrap(model)
+    check_neurons(sites, edit.neurons)
+    if edit.mode == "unlearn":
+        with restoring(module):
+            EditLog.of(module).record(edit, delta_bytes=write_edit(module, sites, edit, directory))
+            yield module
+        return
+    touched: list[tuple[str, nn.Module, dict[str, torch.Tensor | None]]] = []
+    layers = range(len(sites)) if edit.mode == "mean" else edit.neurons.by_layer()
+    for layer in layers:
+        site = sites[layer]
+        for path, linear in [(site.name, site.module), *((p, m) for p, m, _ in site.read_in_modules)]:
+            params = {"weight": linear.weight.detach().clone(),
+                      "bias": None if getattr(linear, "bias", None) is None else linear.bias.detach().clone()}
+            touched.append((path, linear, params))
+    with _kept_state(module) as log:
+        try:
+            log.record(edit, delta_bytes=write_edit(module, sites, edit, directory))
+            yield module
+        finally:
+            with torch.no_grad():
+                for path, linear, params in touched:
+                    replace_module(module, path, linear)
+                    linear.weight.copy_(params["weight"])
+                    if params["bias"] is None:
+                        linear.bias = None
+                    else:
+                        linear.bias.copy_(params["bias"])
+            if isinstance(model, LanguageModel):
+                model.refresh_sites()
