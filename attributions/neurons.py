@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import math
+from collections import Counter
 import operator
 import os
 from dataclasses import dataclass, field
@@ -53,12 +53,10 @@ def parse_neurons(data: Any, where: str, *, allow_empty: bool = False) -> Neuron
             pairs.append((_index(item[0]), _index(item[1])))
         except ValueError as err:
             raise ValueError(f"{where}[{i}] = {json.dumps(item)[:80]}: {err}; write non-negative integers") from None
-    neurons = NeuronSet(pairs)
-    if len(neurons) != len(pairs):
-        seen: set[tuple[int, int]] = set()
-        twice = next(p for p in pairs if p in seen or seen.add(p))  # type: ignore[func-returns-value]
-        raise ValueError(f"{where} lists neuron {list(twice)} twice; list each neuron once")
-    return neurons
+    twice = [pair for pair, count in Counter(pairs).items() if count > 1]
+    if twice:
+        raise ValueError(f"{where} lists neuron {list(twice[0])} twice; list each neuron once")
+    return NeuronSet(pairs)
 
 
 class NeuronSet:

@@ -28,3 +28,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+@pytest.fixture
+def restore_registry():
+    """Tests and doc pages may register architectures; put the registry back afterwards."""
+    import attributions.sites as sites
+
+    saved = dict(sites._REGISTRY), dict(sites._BY_MODEL_TYPE)
+    yield
+    sites._REGISTRY.clear()
+    sites._REGISTRY.update(saved[0])
+    sites._BY_MODEL_TYPE.clear()
+    sites._BY_MODEL_TYPE.update(saved[1])

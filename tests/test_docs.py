@@ -210,19 +210,6 @@ def _page_params() -> list[Any]:
     return params
 
 
-@pytest.fixture
-def restore_registry():
-    """Pages may register architectures; put the registry back afterwards."""
-    import attributions.sites as sites
-
-    saved = dict(sites._REGISTRY), dict(sites._BY_MODEL_TYPE)
-    yield
-    sites._REGISTRY.clear()
-    sites._REGISTRY.update(saved[0])
-    sites._BY_MODEL_TYPE.clear()
-    sites._BY_MODEL_TYPE.update(saved[1])
-
-
 @pytest.mark.parametrize("page", _page_params())
 def test_page_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_registry: None) -> None:
     blocks = [b for b in read_blocks(page) if b.executed]

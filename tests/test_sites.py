@@ -14,7 +14,6 @@ from attributions import (
     register_architecture,
     supported_architectures,
 )
-from attributions import sites as sites_module
 
 ARCHS = sorted(TINY_CONFIGS)
 INPUT = torch.tensor([[3, 17, 5, 42, 8, 11], [9, 4, 33, 2, 7, 21]])
@@ -103,16 +102,6 @@ def test_hooks_are_removed_after_an_exception(arch):
     assert all(len(s.module._forward_pre_hooks) == 0 for s in sites)
     assert all(len(s.flat_block._forward_pre_hooks) == 0 for s in sites if s.flat_block is not None)
     assert (arch == "opt") == all(s.flat_block is not None for s in sites)
-
-
-@pytest.fixture
-def restore_registry():
-    saved = dict(sites_module._REGISTRY), dict(sites_module._BY_MODEL_TYPE)
-    yield
-    sites_module._REGISTRY.clear()
-    sites_module._REGISTRY.update(saved[0])
-    sites_module._BY_MODEL_TYPE.clear()
-    sites_module._BY_MODEL_TYPE.update(saved[1])
 
 
 def _tiny_bloom() -> torch.nn.Module:
