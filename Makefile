@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo-model demo test test-fast bench clean
+.PHONY: setup demo-model demo lint test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ demo: demo-model
 	$(BIN)/neuronedit demo
 	$(BIN)/neuronedit transfer --model demo --out $(DEMO_OUT) --overwrite $(DEMO_ARGS)
 
-test: demo-model
+lint: $(STAMP)
+	$(BIN)/ruff check attributions neuronedit benchmarks tests
+	$(BIN)/mypy
+
+test: demo-model lint
 	$(BIN)/python -m pytest -ra
 
 test-fast: $(STAMP)

@@ -21,6 +21,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from .files import atomic_file
+
 __all__ = ["CheckpointMismatch", "PartialSums", "run_key"]
 
 FORMAT = "neuronedit.partial-sums/1"
@@ -55,7 +57,8 @@ class PartialSums:
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        others = sorted(p.name for p in directory.glob("rank*-of*.safetensors") if not p.name.endswith(f"-of{world}.safetensors"))
+        others = sorted(p.name for p in directory.glob("rank*-of*.safetensors")
+                        if not p.name.endswith(f"-of{world}.safetensors"))
         if others:
             raise CheckpointMismatch(
                 f"{directory} holds partial sums of a run with another number of processes ({', '.join(others)}); "
@@ -69,7 +72,8 @@ class PartialSums:
             except Exception as err:  # safetensors raises its own error types for damaged files
                 raise CheckpointMismatch(f"{state.path} cannot be read ({err}); delete it to start over") from err
             if header.get("format") != FORMAT:
-                raise CheckpointMismatch(f"{state.path} is not a neuronedit partial-sums file; delete it or pick another directory")
+                raise CheckpointMismatch(
+                    f"{state.path} is not a neuronedit partial-sums file; delete it or pick another directory")
             if header.get("key") != key:
                 raise CheckpointMismatch(
                     f"{directory} was written by a different run (other model weights, data, method or settings); "
@@ -85,10 +89,6 @@ class PartialSums:
 
     def save(self) -> None:
         """Write the sums atomically (temporary file, then rename)."""
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        try:
+        with atomic_file(self.path) as tmp:
             save_file({k: v.contiguous() for k, v in self.sums.items()}, str(tmp),
                       metadata={"format": FORMAT, "key": self.key, "done": json.dumps(self.done)})
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)

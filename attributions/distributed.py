@@ -13,8 +13,9 @@ the final summation differs.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 __all__ = ["Batch", "Row", "accepts_logits_to_keep", "collate", "input_device", "logits_at", "max_positions",
            "row_values", "start_token_id"]
@@ -19,7 +23,7 @@ def input_device(model: nn.Module) -> torch.device:
     For models spread over devices with an accelerate ``device_map`` (also with offloaded
     weights, whose parameters sit on the ``meta`` device) that is the embedding's execution device.
     """
-    embeddings = model.get_input_embeddings()
+    embeddings = cast("PreTrainedModel", model).get_input_embeddings()
     device = getattr(getattr(embeddings, "_hf_hook", None), "execution_device", None)
     if device is not None:
         return torch.device("cuda", device) if isinstance(device, int) else torch.device(device)
@@ -95,7 +99,9 @@ class Batch:
     focus: torch.Tensor
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(**{k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()})
+        moved: dict[str, Any] = {k: (v.to(device) if isinstance(v, torch.Tensor) else v)
+                                 for k, v in self.__dict__.items()}
+        return Batch(**moved)
 
 
 def collate(rows: Sequence[Row], pad_id: int) -> Batch:

@@ -14,9 +14,9 @@ the resident size does not grow while the allocator reuses memory freed by earli
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -107,7 +107,8 @@ def _saved_bytes(model: nn.Module, sites: list[NeuronSite], probe: Batch, first_
                  backward: bool = False) -> int:
     """Bytes of the distinct tensors autograd saves for backward (weights excluded), counted
     during the probe's forward pass (then run backward too with ``backward``)."""
-    weights = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()] if t.device.type != "meta"}
+    weights = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]
+               if t.device.type != "meta"}
     seen: set[int] = set()
     saved = 0
 

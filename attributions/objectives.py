@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import difflib
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from .forward import Row, start_token_id
 
-__all__ = ["PAIR_SPANS", "Encoded", "common_ends", "ForgetLoss", "LanguageModeling", "Objective", "PairPreference", "TokenContrast"]
+__all__ = ["PAIR_SPANS", "Encoded", "ForgetLoss", "LanguageModeling", "Objective", "PairPreference", "TokenContrast",
+           "common_ends", "pair_texts"]
 
 PAIR_SPANS = ("all", "diff", "tail")
 
@@ -75,7 +77,9 @@ class Objective(ABC):
         return Encoded(rows=rows, kept=kept, skipped=skipped)
 
 
-def _pair_texts(pair: Any) -> tuple[str, str, str]:
+def pair_texts(pair: Any) -> tuple[str, str, str]:
+    """``(more, less, prefix)`` of a minimal pair: a ``(more, less)`` tuple or an object with
+    ``more``, ``less`` and optionally ``prefix`` attributes (e.g. ``neuronedit.data.Pair``)."""
     if isinstance(pair, (tuple, list)):
         more, less = pair[0], pair[1]
         return str(more), str(less), ""
@@ -104,7 +108,8 @@ def _tail_positions(a: list[int], b: list[int]) -> tuple[list[int], list[int]]:
 
 def _diff_positions(a: list[int], b: list[int]) -> tuple[list[int], list[int]]:
     """Indices of the tokens of ``a`` and of ``b`` that are not in their common alignment."""
-    keep_a, keep_b = [], []
+    keep_a: list[int] = []
+    keep_b: list[int] = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if tag != "equal":
             keep_a += range(i1, i2)
@@ -137,7 +142,7 @@ class PairPreference(Objective):
         start = start_token_id(tokenizer)
         out: list[list[Row] | str] = []
         for pair in self.pairs:
-            more, less, prefix = _pair_texts(pair)
+            more, less, prefix = pair_texts(pair)
             if not more.strip() or not less.strip():
                 out.append("empty sentence")
                 continue

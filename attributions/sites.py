@@ -6,10 +6,9 @@ For every layer a :class:`NeuronSite` names that module, gives neuron-major view
 the weights that write each neuron out and read it in, and the equivalent
 TransformerLens ``TransformerBridge`` hook name.
 
-Architectures are described by module-path patterns with a ``{layer}`` placeholder,
-matched against the end of ``model.named_modules()`` names, so the same entry serves
-``LlamaForCausalLM``, ``LlamaModel`` and wrapped models alike. Registering a new
-architecture is one line::
+Architectures are module-path patterns with a ``{layer}`` placeholder, matched against the end of
+``model.named_modules()`` names (one entry serves ``LlamaForCausalLM``, ``LlamaModel`` and wrapped
+models alike). Registering a new architecture is one line::
 
     register_architecture("my_arch", down="layers.{layer}.ffn.out", read_in=["layers.{layer}.ffn.inp"])
 """
@@ -17,13 +16,17 @@ architecture is one line::
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import torch
 from torch import nn
 
+from .layout import is_conv1d, linear_view
+from .registry import Registry
+
 __all__ = [
+    "TL_BRIDGE_HOOK",
     "ArchitectureSpec",
     "NeuronSite",
     "ReadIn",
@@ -31,7 +34,6 @@ __all__ = [
     "find_sites",
     "register_architecture",
     "supported_architectures",
-    "TL_BRIDGE_HOOK",
 ]
 
 TL_BRIDGE_HOOK = "blocks.{layer}.mlp.hook_post"
@@ -68,15 +70,6 @@ class ArchitectureSpec:
         return re.compile(r"(?:^|\.)" + escaped + r"$")
 
 
-def _linear_weight(module: nn.Module) -> tuple[torch.Tensor, bool]:
-    """Return (weight, is_conv1d). Conv1D (GPT-2) stores [in, out]; nn.Linear [out, in]."""
-    weight = getattr(module, "weight", None)
-    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
-        raise TypeError(f"{type(module).__name__} has no 2-d weight; cannot be a neuron site")
-    is_conv1d = type(module).__name__ == "Conv1D"
-    return weight, is_conv1d
-
-
 @dataclass
 class NeuronSite:
     """The neurons of one layer: the input coordinates of its down-projection.
@@ -103,14 +96,39 @@ class NeuronSite:
 
     @property
     def n_neurons(self) -> int:
-        weight, is_conv1d = _linear_weight(self.module)
-        return int(weight.shape[0] if is_conv1d else weight.shape[1])
+        return int(linear_view(self.module).shape[1])
+
+    @property
+    def is_conv1d(self) -> bool:
+        """Whether the weights are stored ``[in, out]`` (GPT-2's ``Conv1D``); the views handle it."""
+        return is_conv1d(self.module)
+
+    def write_rows(self, of: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """View ``[n_neurons, d_model]`` of the down-projection weight: row j is what neuron j writes.
+        It aliases the parameter (in-place edits edit the model); ``of``: see :func:`linear_view`."""
+        return linear_view(self.module, of).T
+
+    def read_rows(self, of: Callable[[torch.Tensor], torch.Tensor] | None = None
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Yield views ``([n_neurons, d_model], [n_neurons] | None)``: row j is what neuron j reads.
+
+        One pair per read-in projection and per fused chunk, with the bias entries; zeroing row j
+        of every view (and its bias entry) makes neuron j's activation exactly zero for activations
+        with f(0) = 0 (ReLU, GELU, SiLU and gated products). ``of`` maps weights and biases alike.
+        """
+        n = self.n_neurons
+        for _, module, chunks in self.read_in_modules:
+            rows = linear_view(module, of)
+            bias = getattr(module, "bias", None)
+            bias = (of(bias) if of is not None else bias) if isinstance(bias, torch.Tensor) else None
+            for c in range(chunks):
+                part = slice(c * n, (c + 1) * n)
+                yield rows[part], (bias[part] if bias is not None else None)
 
     @property
     def write_out(self) -> torch.Tensor:
         """View ``[d_model, n_neurons]`` of the down-projection: column j writes neuron j."""
-        weight, is_conv1d = _linear_weight(self.module)
-        return weight.T if is_conv1d else weight
+        return self.write_rows().T
 
     @property
     def out_bias(self) -> torch.Tensor | None:
@@ -119,28 +137,15 @@ class NeuronSite:
         return bias if isinstance(bias, torch.Tensor) else None
 
     def read_in(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        """Yield neuron-major views ``([n_neurons, d_model], [n_neurons] | None)``.
-
-        One pair per read-in projection and per fused chunk; zeroing row j of every
-        view (and its bias entry) makes neuron j's activation exactly zero for
-        activations with f(0) = 0 (ReLU, GELU, SiLU and gated products).
-        """
-        n = self.n_neurons
-        for _, module, chunks in self.read_in_modules:
-            weight, is_conv1d = _linear_weight(module)
-            rows = weight.T if is_conv1d else weight
-            bias = getattr(module, "bias", None)
-            bias = bias if isinstance(bias, torch.Tensor) else None
-            for c in range(chunks):
-                part = slice(c * n, (c + 1) * n)
-                yield rows[part], (bias[part] if bias is not None else None)
+        """The views of :meth:`read_rows`."""
+        return self.read_rows()
 
 
 class UnsupportedArchitectureError(ValueError):
     """The model's architecture has no entry in the site registry."""
 
 
-_REGISTRY: dict[str, ArchitectureSpec] = {}
+_REGISTRY: Registry[ArchitectureSpec] = Registry("architecture")
 _BY_MODEL_TYPE: dict[str, str] = {}
 
 
@@ -174,7 +179,7 @@ def register_architecture(
         model_types=tuple(model_types) or (name,),
         flat_block=flat_block,
     )
-    _REGISTRY[name] = spec
+    _REGISTRY.register(name, spec)
     for model_type in spec.model_types:
         _BY_MODEL_TYPE[model_type] = name
     return spec

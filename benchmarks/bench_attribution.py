@@ -27,7 +27,7 @@ from neuronedit import load_model
 from neuronedit.data import load
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))  # after the packages: tests/attributions/ is no package to import
 from reference import captum_layer_scores  # noqa: E402
 
 STEREOSET = ROOT.parent / "shared" / "data" / "stereoset" / "stereoset_dev_flat.jsonl"

@@ -56,7 +56,7 @@ def worker(out_dir: Path, pairs: int) -> None:
         torch.save({"world": world_size(), "threads": torch.get_num_threads(), "attribute_seconds": t_attr,
                     "evaluate_seconds": t_eval, "scores": scores.scores, "n_examples": scores.meta["n_examples"],
                     "evaluation": [(r.suite, r.bias_type, r.decision, r.intervals[r.primary].value,
-                                    {k: v for k, v in r.data.items()}) for r in result.results]},
+                                    dict(r.data.items())) for r in result.results]},
                    out_dir / f"world{world_size()}.pt")
 
 

@@ -19,21 +19,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neuronedit import load_model
+from neuronedit.data import load
+from neuronedit.scoring import score_texts
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
+sys.path.insert(0, str(ROOT / "tests"))  # after the packages: tests/neuronedit/ is no package to import
 from reference import naive_logprob  # noqa: E402
-
-from neuronedit import load_model  # noqa: E402
-from neuronedit.data import load  # noqa: E402
-from neuronedit.scoring import score_texts  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clusters", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "stereoset" / "stereoset_dev_flat.jsonl"))
+    parser.add_argument("--data",
+                        default=str(ROOT.parent / "shared" / "data" / "stereoset" / "stereoset_dev_flat.jsonl"))
     args = parser.parse_args()
     items = load(f"stereoset:{args.data}")
     if args.clusters:

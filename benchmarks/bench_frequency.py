@@ -35,7 +35,7 @@ def main() -> None:
         if context is None:
             result = evaluate(lm, [suite], progress=False).results[0]
         else:
-            with logit_shift(lm, {t: context for t in first.values()}, triggers):
+            with logit_shift(lm, dict.fromkeys(first.values(), context), triggers):
                 result = evaluate(lm, [suite], progress=False).results[0]
         out[name] = {m: {"value": round(i.value, 2), "ci": [round(i.low, 2), round(i.high, 2)]}
                      for m, i in result.intervals.items()}

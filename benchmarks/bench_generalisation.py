@@ -193,7 +193,8 @@ def main() -> None:
         print(json.dumps({"final": source, **{k: v.get("moved", v.get("delta"))
                                               for k, v in final[source]["edit"].items()}}), flush=True)
     report = {"rule": __doc__.split("The rule, fixed before the run:")[1].split("Stage 2")[0].strip(),
-              "grid": grid, "configs": configs, "previous_configs": len(previous), "chosen": chosen, "chosen_from_source": best["source"],
+              "grid": grid, "configs": configs, "previous_configs": len(previous), "chosen": chosen,
+              "chosen_from_source": best["source"],
               "chosen_feasible": best["feasible"], "final": final,
               "sizes": {"locate": {b: len(v) for b, v in locate.items()},
                         "select": {b: len(v) for b, v in select_parts.items()},

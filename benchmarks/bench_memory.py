@@ -23,7 +23,7 @@ STEREOSET = ROOT.parent / "shared" / "data" / "stereoset" / "stereoset_dev_flat.
 
 def one(size: int, pairs: int) -> dict[str, object]:
     from attributions import PairPreference, attribute
-    from attributions.attribute import _batches
+    from attributions.engine import _batches
     from attributions.forward import collate
     from attributions.memory import _status_kib, estimate_pass_memory
     from neuronedit import load_model
@@ -47,7 +47,8 @@ def one(size: int, pairs: int) -> dict[str, object]:
     measured = (_status_kib("VmHWM") - before) * 1024
     predicted = estimate.per_row * estimate.rows
     return {"internal_batch_size": size, "rows_per_pass": max(size, batch.ids.shape[0]), "width": estimate.width,
-            "estimated_activation_gib": round(predicted / 2**30, 3), "measured_increase_gib": round(measured / 2**30, 3),
+            "estimated_activation_gib": round(predicted / 2**30, 3),
+            "measured_increase_gib": round(measured / 2**30, 3),
             "ratio_measured_to_estimate": round(measured / predicted, 2), "how": estimate.how,
             "printed": estimate.describe()}
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from attributions import PairPreference, attribute
-from attributions.attribute import _batches
+from attributions.engine import _batches
 from attributions.forward import collate, row_values
 from attributions.memory import _probe, _saved_bytes, estimate_pass_memory
 from neuronedit import load_model

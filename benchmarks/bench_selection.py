@@ -80,7 +80,7 @@ def main() -> None:
             for mode in args.modes:
                 with masked(lm, neurons, mode, means=means):
                     result = evaluate(lm, suites, **opts)
-                layers = sorted({l for l, _ in neurons})
+                layers = sorted({layer for layer, _ in neurons})
                 out["edits"].append({"k": k, "rule": rule, "mode": mode, "layers": layers,  # type: ignore[union-attr]
                                      "results": _summary(result)})
                 print(json.dumps(out["edits"][-1]), flush=True)  # type: ignore[index]

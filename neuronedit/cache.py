@@ -1,15 +1,22 @@
-"""The local cache (``NEURONEDIT_CACHE``, default ``~/.cache/neuronedit``) and atomic writes."""
+"""The local cache (``NEURONEDIT_CACHE``, default ``~/.cache/neuronedit``) and atomic writes.
+
+``atomic_file`` and ``clean_stale`` are :mod:`attributions.files`'s (one implementation for both
+packages), loaded on first use: importing this module stays free of torch, which the CLI parser needs.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # at run time, module __getattr__ below imports them on first use
+    from attributions.files import atomic_file, clean_stale
 
 __all__ = ["MARKER", "atomic_dir", "atomic_file", "cache_dir", "check_replaceable", "clean_stale", "file_sha256",
            "written_by_toolkit"]
@@ -46,37 +53,6 @@ def _umask() -> int:
     return mask
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
-
-
-def clean_stale(target: Path) -> list[Path]:
-    """Delete the temporaries (``.NAME.tmp-PID-*``, ``.NAME.old-PID``) that a killed write to
-    ``target`` left beside it; those of running processes are kept, and a previous version moved
-    aside (``.old-``) is put back when ``target`` is missing. Returns the paths handled."""
-    removed = []
-    if not target.parent.is_dir():
-        return removed
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.(?:tmp|old)-(\d+)(?:-.*)?")
-    for path in target.parent.iterdir():
-        match = pattern.fullmatch(path.name)
-        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
-            if ".old-" in path.name and not target.exists() and not target.is_symlink():
-                os.replace(path, target)  # killed between the two renames: the previous version comes back
-            elif path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
-
-
 def check_replaceable(target: Path, *, overwrite: bool, foreign_ok: bool = False) -> None:
     """Raise FileExistsError unless ``target`` is absent, or ``overwrite`` and it is a folder this
     toolkit wrote (``foreign_ok``: any folder, for the toolkit's own cache)."""
@@ -110,6 +86,8 @@ def atomic_dir(target: str | os.PathLike[str], *, overwrite: bool = False, forei
         raise ValueError(f"{target} names no folder: give a path such as out/run1")
     check_replaceable(target, overwrite=overwrite, foreign_ok=foreign_ok)
     target.parent.mkdir(parents=True, exist_ok=True)
+    from attributions.files import clean_stale
+
     clean_stale(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
     try:
@@ -129,17 +107,10 @@ def atomic_dir(target: str | os.PathLike[str], *, overwrite: bool = False, forei
         raise
 
 
-@contextmanager
-def atomic_file(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; rename it onto ``target`` when the block succeeds."""
-    target = Path(target)
-    if target.is_dir():
-        raise IsADirectoryError(21, "is a folder; give a file name", str(target))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale(target)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+def __getattr__(name: str) -> object:
+    """``atomic_file`` and ``clean_stale``: the objects of :mod:`attributions.files` (PEP 562)."""
+    if name in ("atomic_file", "clean_stale"):
+        from attributions import files
+
+        return getattr(files, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from attributions import LanguageModel, LanguageModeling, NeuronScores, Objective, PairPreference, attribute
 from attributions.selection import combine_controls
@@ -76,7 +77,7 @@ def control_scores(lm: LanguageModel, control: str = "lm", *, domain: str | None
     pairs = list(knowledge if knowledge is not None else load(f"probes:knowledge-{domain}", split="dev"))
     span = "diff" if domain == "gender" else "tail"  # where the fact is: the pronoun, or what follows the group
     try:
-        knowledge = cached_attribution(lm, PairPreference(pairs, span=span), [(p.more, p.less) for p in pairs],
+        knowledge_scores = cached_attribution(lm, PairPreference(pairs, span=span), [(p.more, p.less) for p in pairs],
                                        batch_size=batch_size, use_cache=use_cache, log=log, progress=progress,
                                        label=f"control: {domain} knowledge")
     except ValueError as err:  # e.g. a word-level tokenizer that maps every group word to one unknown token
@@ -86,4 +87,4 @@ def control_scores(lm: LanguageModel, control: str = "lm", *, domain: str | None
             log(message)
         return NeuronScores(lm_scores.scores, lm_scores.std, lm_scores.consistency,
                             {**lm_scores.meta, "knowledge": f"unscorable: {err}"})
-    return combine_controls(lm_scores, knowledge)
+    return combine_controls(lm_scores, knowledge_scores)

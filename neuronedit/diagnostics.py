@@ -9,10 +9,14 @@ attribute (or pronoun) as target, it plants an association, which the score must
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Collection, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 from attributions import LanguageModel
 
@@ -36,10 +40,10 @@ def logit_shift(lm: LanguageModel, shifts: Mapping[int, float], triggers: Collec
     records the input ids and kept positions, the output-embedding hook shifts ``[batch, pos, vocab]``.
     """
     model = lm.model
-    head = model.get_output_embeddings()
+    head = cast("PreTrainedModel", model).get_output_embeddings()
     if head is None:
         raise ValueError("the model has no output embeddings to hook")
-    trigger_ids = torch.tensor(sorted(set(int(t) for t in triggers)), dtype=torch.long)
+    trigger_ids = torch.tensor(sorted({int(t) for t in triggers}), dtype=torch.long)
     state: dict[str, Any] = {}
 
     def record(_module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

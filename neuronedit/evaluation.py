@@ -7,8 +7,9 @@ the standard score; BBQ its bias scores; text its perplexity.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 

@@ -6,17 +6,26 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, cast
 
 import torch
 
 from attributions import LanguageModel
 
 from .cache import atomic_dir, cache_dir, file_sha256
-from .checkpoint_files import (TOKENIZER_HINT, ModelLoadError, available_devices, check_device, check_files,
-                               config_error, error_detail, read_config)
+from .checkpoint_files import (
+    TOKENIZER_HINT,
+    ModelLoadError,
+    available_devices,
+    check_device,
+    check_files,
+    config_error,
+    error_detail,
+    read_config,
+)
 from .demo_model import demo_gguf_path
 
 __all__ = ["ModelLoadError", "available_devices", "gguf_cache_path", "load_model", "quiet_transformers"]
@@ -132,7 +141,7 @@ def _convert_gguf(path: Path, target: Path) -> None:
             "(for the demo model: delete it and run `neuronedit models --fetch-demo`)"
         ) from err
     # Dequantized weights are plain tensors: drop the quantizer so the model saves like any checkpoint.
-    model.hf_quantizer = None
+    cast(Any, model).hf_quantizer = None  # set by from_pretrained; Module.__setattr__'s stub admits no None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     with atomic_dir(target, overwrite=True, foreign_ok=True) as tmp:  # our cache: entries may predate the marker

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -46,9 +46,10 @@ def pll_shared_tokens(
                 jobs.append((k, 1, ids[1], block.b + offset))
     scores = np.zeros((len(pairs), 2), dtype=np.float64)
     device = input_device(model)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad = lm.pad_id
     chunks = [jobs[i : i + batch_size] for i in range(0, len(jobs), batch_size)]
-    for _, chunk in tqdm(shard(chunks), desc="pseudo-log-likelihood", disable=not (progress and is_main()), unit="batch"):
+    quiet = not (progress and is_main())
+    for _, chunk in tqdm(shard(chunks), desc="pseudo-log-likelihood", disable=quiet, unit="batch"):
         width = max(len(ids) for _, _, ids, _ in chunk)
         batch = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)

@@ -5,23 +5,25 @@ suffix), writes ``path.png`` and ``path.svg``."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import TwoSlopeNorm  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
 
-from .analysis.result import TransferResult  # noqa: E402
+from .analysis.result import TransferResult
 
 __all__ = ["dose_response", "layer_histogram", "overlap_heatmap", "save_figure", "transfer_heatmap"]
 
 
-def save_figure(fig: Figure, path: str | os.PathLike[str] | None, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+def save_figure(fig: Figure, path: str | os.PathLike[str] | None,
+                formats: Sequence[str] = ("png", "svg")) -> list[Path]:
     """Write ``fig`` as ``path.<format>`` for each format (nothing when ``path`` is None)."""
     if path is None:
         return []
@@ -86,9 +88,9 @@ def transfer_heatmap(result: TransferResult, path: str | os.PathLike[str] | None
     side.set_title("perplexity", fontsize=10)
     for i, source in enumerate(sources):
         if source in ppl.index:
-            r = ppl.loc[source]
-            side.text(0.5, 1 - (i + 0.5) / len(sources), f"{r['delta']:+.1f}%\n[{r['delta_ci_low']:+.1f}, "
-                      f"{r['delta_ci_high']:+.1f}]", ha="center", va="center", fontsize=8, transform=side.transAxes)
+            cost = ppl.loc[source]
+            side.text(0.5, 1 - (i + 0.5) / len(sources), f"{cost['delta']:+.1f}%\n[{cost['delta_ci_low']:+.1f}, "
+                      f"{cost['delta_ci_high']:+.1f}]", ha="center", va="center", fontsize=8, transform=side.transAxes)
     fig.suptitle(f"Removing one bias's neurons: association scores on {benchmark} "
                  f"({result.settings.get('model', '')})", fontsize=11)
     save_figure(fig, path)
@@ -101,7 +103,8 @@ def overlap_heatmap(result: TransferResult, path: str | os.PathLike[str] | None 
     fig, axes = plt.subplots(1, 2, figsize=(4.2 * 2, 3.6))
     for ax, column, title, cmap, norm in (
         (axes[0], "jaccard", f"Jaccard of the selected sets (k = {result.k})", "Purples", None),
-        (axes[1], "spearman", "Spearman correlation of the scores", "RdBu_r", TwoSlopeNorm(vcenter=0.0, vmin=-1.0, vmax=1.0)),
+        (axes[1], "spearman", "Spearman correlation of the scores", "RdBu_r",
+         TwoSlopeNorm(vcenter=0.0, vmin=-1.0, vmax=1.0)),
     ):
         grid = np.full((len(names), len(names)), np.nan)
         for _, r in result.overlap.iterrows():

@@ -8,10 +8,19 @@ with the command line's defaults, and ``control_for`` computes the control score
 from __future__ import annotations
 
 import os
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
-from attributions import (ForgetLoss, LanguageModel, LanguageModeling, NeuronScores, NeuronSet, Objective,
-                          PairPreference, TokenContrast, attribute)
+from attributions import (
+    ForgetLoss,
+    LanguageModel,
+    LanguageModeling,
+    NeuronScores,
+    NeuronSet,
+    Objective,
+    PairPreference,
+    TokenContrast,
+    attribute,
+)
 from attributions.selection import DEFAULT_K, DEFAULT_RULE, select
 
 from .data import TextCorpus, load

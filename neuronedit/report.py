@@ -6,8 +6,9 @@ import base64
 import html
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -15,6 +16,9 @@ import pandas as pd
 from .analysis.result import TransferResult
 from .cache import atomic_file
 from .plots import all_figures
+
+if TYPE_CHECKING:
+    from .explain import Explanation
 
 __all__ = ["write_report"]
 
@@ -46,7 +50,7 @@ def _cells_table(result: TransferResult, benchmark: str) -> str:
             "<th>standard score before → after</th><th>LMS before → after</th><th>skipped</th></tr>")
     rows = []
     for _, r in cells[cells["role"] == "bias"].iterrows():
-        rand = random.loc[(r["source"], r["suite"], r["target"])]
+        rand = random.loc[(r["source"], r["suite"], r["target"]), :]
         d = 2 if r["metric"] == "assoc_gap" else 1
         standard = next((m for m in ("score", "ss") if f"{m}_before" in r and pd.notna(r[f"{m}_before"])), None)
         std_cell = (f"{standard}: {r[standard + '_before']:.1f} → {r[standard + '_after']:.1f} "
@@ -68,7 +72,7 @@ def _side_table(result: TransferResult, role: str) -> str:
             "<th>random control after</th></tr>")
     rows = []
     for _, r in chosen[chosen["role"] == role].iterrows():
-        rand = random.loc[(r["source"], r["suite"], r["target"])]
+        rand = random.loc[(r["source"], r["suite"], r["target"]), :]
         unit = "%" if role == "cost" else ""
         rows.append(f"<tr><td>{html.escape(r['source'])}</td><td>{html.escape(r['suite'])}</td>"
                     f"<td>{html.escape(r['metric'])}</td><td>{r['before']:.2f}</td><td>{r['after']:.2f}</td>"
@@ -76,13 +80,39 @@ def _side_table(result: TransferResult, role: str) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def write_report(result: TransferResult, out_dir: str | os.PathLike[str], *, command: str = "") -> Path:
+def _explanations(explanations: Mapping[str, Explanation] | None, out: Path) -> str:
+    """Write ``explain_<domain>.html`` per domain; the report's section linking every removed neuron's card."""
+    if not explanations:
+        return ""
+    from .explain.html import cards_html
+
+    parts = ["<h2>What the removed neurons are</h2><p class='note'>One card per removed neuron: the tokens its "
+             "write-out column promotes (direct logit effect), its top-activating WikiText-2 windows, its bias view "
+             "on the pairs it was located on, and a tag from the project's word lists (see docs/explaining.md).</p>"]
+    for domain, explanation in explanations.items():
+        name = f"explain_{domain}.html"
+        with atomic_file(out / name) as tmp:
+            tmp.write_text(cards_html(explanation, title=f"{domain} neurons"), encoding="utf-8")
+        links = " ".join(f"<a href='{name}#{c.name}' title='{html.escape(c.tagging.tag)}'>{c.name}</a>"
+                         for c in explanation.cards)
+        parts.append(f"<h3>{html.escape(domain)}</h3><p>{html.escape(explanation.summary_line())} "
+                     f"(<a href='{name}'>all cards</a>)</p><p class='note'>{links}</p>")
+    with atomic_file(out / "explain.json") as tmp:
+        tmp.write_text(json.dumps({d: e.to_dict() for d, e in explanations.items()}, indent=1))
+    return "".join(parts)
+
+
+def write_report(result: TransferResult, out_dir: str | os.PathLike[str], *, command: str = "",
+                 explanations: Mapping[str, Explanation] | None = None) -> Path:
     """Write figures (PNG + SVG), tables (CSV, JSON) and ``report.html`` into ``out_dir``.
 
-    The HTML embeds its figures, so it can be mailed or archived alone.
+    The HTML embeds its figures, so it can be mailed or archived alone; with ``explanations``
+    (per source domain, see :func:`neuronedit.explain.explain_domains`) it links the removed
+    neurons' cards, written beside it as ``explain_<domain>.html`` (and ``explain.json``).
     """
     out = Path(out_dir)
     result.save(out)
+    cards = _explanations(explanations, out)
     figures = all_figures(result, out)
     for fig in figures.values():
         plt.close(fig)
@@ -91,8 +121,9 @@ def write_report(result: TransferResult, out_dir: str | os.PathLike[str], *, com
     matrices = "".join(f"<h2>Transfer matrix: {html.escape(b)}</h2>{_image(out / f'transfer_heatmap_{b}.png')}"
                        f"{_cells_table(result, b)}" for b in result.benchmarks)
     overlap = result.overlap[result.overlap["a"] < result.overlap["b"]]
-    overlap_rows = "".join(f"<tr><td>{html.escape(r['a'])}</td><td>{html.escape(r['b'])}</td><td>{r['jaccard']:.3f}</td>"
-                           f"<td>{int(r['shared'])}</td><td>{r['spearman']:.3f}</td></tr>" for _, r in overlap.iterrows())
+    overlap_rows = "".join(f"<tr><td>{html.escape(r['a'])}</td><td>{html.escape(r['b'])}</td>"
+                           f"<td>{r['jaccard']:.3f}</td><td>{int(r['shared'])}</td><td>{r['spearman']:.3f}</td></tr>"
+                           for _, r in overlap.iterrows())
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>neuronedit transfer report</title>
 <style>{_STYLE}</style></head><body>
 <h1>Cross-domain transfer: {html.escape(str(result.settings.get('model', '')))}</h1>
@@ -111,10 +142,12 @@ are accuracies to keep; perplexity is on real text held out from neuron selectio
 <h2>Neuron overlap between domains</h2>{_image(out / 'overlap_heatmap.png')}
 <table><tr><th>a</th><th>b</th><th>Jaccard</th><th>shared</th><th>Spearman</th></tr>{overlap_rows}</table>
 <h2>Layer profile</h2>{_image(out / 'layer_histogram.png')}
+{cards}
 <h2>Settings</h2>
 {f'<p>Command: <code>{html.escape(command)}</code></p>' if command else ''}
 <pre>{html.escape(settings)}</pre>
-<p class="note">Files: effects.csv (every cell and k), overlap.csv, layers.csv, results.json, figures as PNG and SVG.</p>
+<p class="note">Files: effects.csv (every cell and k), overlap.csv, layers.csv, results.json, figures as
+PNG and SVG.</p>
 </body></html>
 """
     target = out / "report.html"

@@ -10,8 +10,9 @@ batch size or the padding side (tested against a one-at-a-time scorer).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,8 +25,8 @@ from attributions.forward import accepts_logits_to_keep, input_device, logits_at
 from .masked_scoring import pll_shared_tokens
 
 __all__ = [
-    "TextScores", "encode_request", "is_masked_lm", "max_positions", "pll_shared_tokens", "score_encoded", "score_texts",
-    "start_token_id",
+    "TextScores", "encode_request", "is_masked_lm", "max_positions", "pll_shared_tokens", "score_encoded",
+    "score_texts", "start_token_id",
 ]
 
 
@@ -99,14 +100,14 @@ def score_encoded(
     """Score token sequences ``(ids, begin)``: the summed log-probability of ``ids[begin:]`` given
     ``ids[:begin]`` (``ids[0]`` is the start token). :func:`score_texts` tokenizes and calls this; the
     association measures call it with sequences cut after the span they score."""
-    tokenizer, model = lm.tokenizer, lm.model
+    model = lm.model
     limit = max_positions(model)
     for index, (ids, begin) in enumerate(encoded):
         if len(ids) <= begin:
             raise ValueError(f"request {index}: the text to score is empty")
         if limit is not None and len(ids) > limit:
             raise ValueError(f"request {index}: {len(ids)} tokens exceed the model's context of {limit}")
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else start_token_id(tokenizer)
+    pad = lm.pad_id
     if share_prefix and not is_masked_lm(model):
         return _score_shared(model, encoded, pad, batch_size=batch_size, progress=progress, desc=desc)
     return _score_plain(model, encoded, pad, batch_size=batch_size, padding_side=padding_side,

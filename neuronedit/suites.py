@@ -10,8 +10,9 @@ accuracies the edit should keep, not biases to move toward 50.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,8 @@ from .metrics.bias import TIE, Stat
 from .metrics.language import check_max_tokens, line_losses, window_losses
 from .scoring import is_masked_lm, pll_shared_tokens, score_encoded, score_texts, start_token_id
 
-__all__ = ["NEUTRAL", "SuiteResult", "association_rule", "association_span", "bbq_results", "pair_results", "stereoset_results", "text_results"]
+__all__ = ["NEUTRAL", "SuiteResult", "association_rule", "association_span", "bbq_results", "pair_results",
+           "stereoset_results", "text_results"]
 
 NEUTRAL = {"score": 50.0, "assoc": 50.0, "ss": 50.0, "gap": 0.0, "assoc_gap": 0.0, "bias_ambig": 0.0,
            "bias_disambig": 0.0}

@@ -13,6 +13,8 @@ from .edits.record import EditError
 from .edits.temporary import restoring, temporarily_applied
 from .edits.weights import apply_edit, apply_edit_, compact, compact_, prune_, scale_
 
-__all__ = ["APPLIED_KEY", "EditError", "EditLog", "apply_edit", "apply_edit_", "applied_edit_ids", "compact",
-           "compact_", "edit_history", "mlp_widths", "model_name", "prune_", "require_weights_in_memory",
-           "restoring", "scale_", "temporarily_applied"]
+__all__ = [
+    "APPLIED_KEY", "EditError", "EditLog", "applied_edit_ids", "apply_edit", "apply_edit_", "compact", "compact_",
+    "edit_history", "mlp_widths", "model_name", "prune_", "require_weights_in_memory", "restoring", "scale_",
+    "temporarily_applied",
+]

@@ -1,4 +1,4 @@
-"""Run by tests/test_distributed.py, with plain ``python`` (one process) or under ``torchrun``.
+"""Run by tests/attributions/test_distributed.py, with plain ``python`` (one process) or under ``torchrun``.
 
 Scores every method and evaluates every suite kind on a tiny checkpoint, then each rank saves
 what it got to ``OUT/rank{r}.pt`` so the test can compare ranks and process counts.

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, PreTrainedTokenizerFast
 
+from attributions import LanguageModel
+
 VOCAB = 100
 _COMMON: dict[str, Any] = dict(vocab_size=VOCAB)
 _DECODER: dict[str, Any] = dict(
@@ -50,11 +52,12 @@ def tiny_model(model_type: str, seed: int = 0) -> torch.nn.Module:
     return model.eval()
 
 
-WORDS = (
-    "the a nurse engineer doctor secretary mechanic said that he she they was is of to and in "
-    "capital france paris city man woman people work home "
-    "black white muslim christian hindu jewish neighbor family lived poor rich loud lazy angry"
-).split()
+WORDS = [
+    "the", "a", "nurse", "engineer", "doctor", "secretary", "mechanic", "said", "that", "he", "she", "they", "was",
+    "is", "of", "to", "and", "in", "capital", "france", "paris", "city", "man", "woman", "people", "work", "home",
+    "black", "white", "muslim", "christian", "hindu", "jewish", "neighbor", "family", "lived", "poor", "rich",
+    "loud", "lazy", "angry",
+]
 
 
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
@@ -70,6 +73,31 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", eos_token="[EOS]",
                                    mask_token="[MASK]")
+
+
+def tiny_lm(arch: str = "llama", seed: int = 0, *, bos: bool = True, name: str | None = None,
+            dtype: torch.dtype | None = None, bias_std: float = 0.0) -> LanguageModel:
+    """``tiny_model(arch, seed)`` with ``tiny_tokenizer()`` as an :class:`attributions.LanguageModel`.
+
+    Args:
+        bos: give the tokenizer ``[EOS]`` as its start token (as the checkpoints of ``tiny_model_dir`` do);
+            False keeps the tokenizer without one (sequences then start with EOS all the same).
+        name: the model's name (it goes into edit records and score metadata); default ``tiny-<arch>``.
+        dtype: cast the model (e.g. ``torch.float64`` for exact comparisons).
+        bias_std: draw every bias from N(0, bias_std) (non-zero biases exercise the edits' bias handling).
+    """
+    tok = tiny_tokenizer()
+    if bos:
+        tok.bos_token = "[EOS]"
+    model = tiny_model(arch, seed)
+    if bias_std:
+        with torch.no_grad():
+            for param_name, param in model.named_parameters():
+                if param_name.endswith("bias"):
+                    param.normal_(0, bias_std)
+    if dtype is not None:
+        model = model.to(dtype)
+    return LanguageModel(model=model, tokenizer=tok, name=f"tiny-{arch}" if name is None else name)
 
 
 def tiny_model_dir(path: Path, model_type: str = "llama", seed: int = 0) -> Path:

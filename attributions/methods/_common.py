@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 from ..forward import Batch
 from ..hooks import capture_activations, edit_activations
@@ -28,7 +32,8 @@ def frozen(model: nn.Module) -> Iterator[None]:
 
 
 @contextmanager
-def leaf_activations(sites: Sequence[NeuronSite], scale: torch.Tensor | None = None) -> Iterator[dict[int, torch.Tensor]]:
+def leaf_activations(sites: Sequence[NeuronSite],
+                     scale: torch.Tensor | None = None) -> Iterator[dict[int, torch.Tensor]]:
     """Replace each site's activation by a leaf tensor that requires grad (optionally times ``scale [rows]``).
 
     The graph upstream of each site is cut, so use it for one site at a time (a leaf at layer
@@ -56,7 +61,7 @@ def graph_activations(model: nn.Module, sites: Sequence[NeuronSite]) -> Iterator
     parameters every later activation still carries a graph, and a gradient with respect to an
     activation is the total derivative through all later layers.
     """
-    embeddings = model.get_input_embeddings()
+    embeddings = cast("PreTrainedModel", model).get_input_embeddings()
     handle = embeddings.register_forward_hook(lambda _m, _i, out: out.detach().requires_grad_(True))
     try:
         with capture_activations(sites, detach=False) as acts:

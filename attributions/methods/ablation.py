@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -16,8 +16,7 @@ from ._common import per_example
 @torch.no_grad()
 def ablation(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, layers: Sequence[int], *,
              neurons: dict[int, torch.Tensor] | None = None, mode: str = "zero",
-             means: dict[int, torch.Tensor] | None = None, internal_batch_size: int = 64,
-             **_: object) -> torch.Tensor:
+             means: dict[int, torch.Tensor] | None = None, internal_batch_size: int = 64) -> torch.Tensor:
     """objective(model) - objective(model with neuron j set to 0, or to its mean activation).
 
     Neurons are ablated one at a time; several ablations share a forward pass (the rows are

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -12,8 +12,7 @@ from ..sites import NeuronSite
 from ._common import frozen, graph_activations, per_example
 
 
-def grad_x_act(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, layers: Sequence[int],
-               **_: object) -> torch.Tensor:
+def grad_x_act(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, layers: Sequence[int]) -> torch.Tensor:
     """``sum_pos grad * act`` per neuron: a first-order estimate of objective(act) - objective(0).
 
     Returns:

@@ -10,8 +10,8 @@ run once per batch and the copies are made only from the scaled layer's block on
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -32,7 +32,7 @@ def _integrate(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, laye
     reuse_prefix = all(s.block is not None and s.flat_block is None for s in sites)
     out = []
     for layer in layers:
-        later_blocks = [s.block for s in sites[layer:]] if reuse_prefix else []
+        later_blocks = [s.block for s in sites[layer:] if s.block is not None] if reuse_prefix else []
         total: torch.Tensor | None = None
         act: torch.Tensor | None = None
         for first in range(0, steps, chunk):
@@ -58,14 +58,14 @@ def _nothing() -> Iterator[None]:
 
 
 def integrated_gradients(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, layers: Sequence[int], *,
-                         steps: int = 20, internal_batch_size: int = 64, **_: object) -> torch.Tensor:
+                         steps: int = 20, internal_batch_size: int = 64) -> torch.Tensor:
     """Integrated gradients of the objective, per layer. Returns ``[examples, len(layers), n_neurons]``."""
     return _integrate(model, sites, batch, layers, steps=steps, internal_batch_size=internal_batch_size,
                       probability=False)
 
 
 def ig2(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, layers: Sequence[int], *, steps: int = 20,
-        internal_batch_size: int = 64, **_: object) -> torch.Tensor:
+        internal_batch_size: int = 64) -> torch.Tensor:
     """Integrated gap gradients: integrated gradients of the gap between the probabilities the
     model gives the two demographic variants (terms weighted +1/-1), for two-sided objectives."""
     return _integrate(model, sites, batch, layers, steps=steps, internal_batch_size=internal_batch_size,

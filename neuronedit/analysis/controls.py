@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -12,7 +12,8 @@ from attributions import NeuronSet
 __all__ = ["random_like"]
 
 
-def random_like(neurons: NeuronSet, widths: Sequence[int], *, seed: int = 0, exclude: NeuronSet | None = None) -> NeuronSet:
+def random_like(neurons: NeuronSet, widths: Sequence[int], *, seed: int = 0,
+                exclude: NeuronSet | None = None) -> NeuronSet:
     """A random neuron set with the same number of neurons in every layer as ``neurons``.
 
     Args:
@@ -25,9 +26,10 @@ def random_like(neurons: NeuronSet, widths: Sequence[int], *, seed: int = 0, exc
     generator = torch.Generator().manual_seed(seed)
     chosen: list[tuple[int, int]] = []
     for layer, count in sorted(Counter(layer for layer, _ in neurons).items()):
-        banned = {n for l, n in exclude if l == layer}
+        banned = {n for other, n in exclude if other == layer}
         candidates = [j for j in torch.randperm(widths[layer], generator=generator).tolist() if j not in banned]
         if len(candidates) < count:
-            raise ValueError(f"layer {layer} has only {len(candidates)} neurons outside the excluded set, {count} needed")
+            raise ValueError(f"layer {layer} has only {len(candidates)} neurons outside the excluded set, "
+                             f"{count} needed")
         chosen += [(layer, j) for j in candidates[:count]]
     return NeuronSet(chosen)

@@ -10,7 +10,8 @@ report ``delta`` (points of accuracy kept or lost); perplexity ``delta`` in perc
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from attributions import NeuronSet
+from attributions import NeuronScores, NeuronSet
 
 from ..cache import atomic_file
 from .effects import benchmark_of
@@ -41,6 +41,8 @@ class TransferResult:
     layers: pd.DataFrame
     settings: dict[str, Any]
     selected: dict[str, NeuronSet] = field(default_factory=dict)
+    scores: dict[str, NeuronScores] = field(default_factory=dict, repr=False)
+    """The attribution scores of each source (in memory only; not saved)."""
 
     @property
     def k(self) -> int:
@@ -101,7 +103,8 @@ class TransferResult:
         significant = row["abs_delta_ci_high"] < 0 or row["abs_delta_ci_low"] > 0
         beats = row.get("vs_control_ci_high", math.nan) < 0
         spread = abs(row["before"] - neutral) or 1.0
-        overshoot = (row["before"] - neutral) * (row["after"] - neutral) < 0 and abs(row["after"] - neutral) > 0.1 * spread
+        overshoot = ((row["before"] - neutral) * (row["after"] - neutral) < 0
+                     and abs(row["after"] - neutral) > 0.1 * spread)
         return (f"{row['target']} {row['before']:.2f} -> {row['after']:.2f}{unit}"
                 f"{' (past ' + format(neutral, 'g') + ': reversed)' if overshoot else ''} "
                 f"(|bias-{neutral:g}| {row['abs_delta']:+.2f} [{row['abs_delta_ci_low']:+.2f}, "

@@ -11,9 +11,10 @@ is the control edit.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -165,14 +166,15 @@ def transfer_matrix(
     kinds = {isinstance(d, Domain) for d in domains}
     if kinds == {True, False}:
         raise ValueError("give domain names or Domain objects, not a mix")
-    prepared: list[Domain] = list(domains) if kinds == {True} else domains_from([str(d) for d in domains], data, max_items=max_items)  # type: ignore[arg-type]
+    prepared = ([d for d in domains if isinstance(d, Domain)] if kinds == {True}
+                else domains_from([str(d) for d in domains], data, max_items=max_items))
     if len({d.name for d in prepared}) != len(prepared):
         raise ValueError("domain names must be unique")
     if k < 1 or any(size < 1 for size in dose):
         raise ValueError("k and the dose sizes must be at least 1")
     corpus = load(ppl_text) if isinstance(ppl_text, str) else ppl_text
     suites: list[Any] = [suite for d in prepared for suite in d.evaluation] + [corpus]
-    options = {"n_boot": n_boot, "seed": seed, "progress": False, "batch_size": 2 * batch_size,
+    options: dict[str, Any] = {"n_boot": n_boot, "seed": seed, "progress": False, "batch_size": 2 * batch_size,
                "text_max_tokens": ppl_tokens, "text_window": 1024, "text_stride": 1024}
     make_edit = _edit_factory(edit, lm)
 
@@ -233,5 +235,5 @@ def transfer_matrix(
     }
     return TransferResult(
         effects=pd.DataFrame(rows), overlap=neuron_overlap(selected, scores),
-        layers=layer_profile(selected, len(widths)), settings=settings, selected=selected,
+        layers=layer_profile(selected, len(widths)), settings=settings, selected=selected, scores=scores,
     )

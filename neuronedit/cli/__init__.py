@@ -12,14 +12,15 @@ import contextlib
 import errno
 import os
 import sys
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from . import apply, attribute, data, demo, edit, evaluate, models, transfer, unlearn
+from . import apply, attribute, data, demo, edit, evaluate, explain, models, transfer, unlearn
 from .args import DEFAULT_RULE, RULES
 
 __all__ = ["DEFAULT_RULE", "RULES", "build_parser", "main"]
 
-COMMANDS = (models, demo, evaluate, attribute, edit, apply, transfer, unlearn, data)
+COMMANDS = (models, demo, evaluate, attribute, explain, edit, apply, transfer, unlearn, data)
 """The command modules, in the order of ``neuronedit --help``."""
 
 

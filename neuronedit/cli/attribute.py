@@ -5,8 +5,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .args import (DEFAULT_METHOD, METHODS, OBJECTIVES, POSITIVE, SPANS, add_model, add_output, add_placement,
-                   add_quiet, check_output_file, int_at_least, load_placed, say)
+from .args import (
+    DEFAULT_METHOD,
+    METHODS,
+    OBJECTIVES,
+    POSITIVE,
+    SPANS,
+    add_model,
+    add_output,
+    add_placement,
+    add_quiet,
+    check_output_file,
+    int_at_least,
+    load_placed,
+    say,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -77,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         say(f"skipped {len(scores.meta['skipped'])} input(s): " + "; ".join(
             f"#{i}: {r}" for i, r in scores.meta["skipped"][:5]))
     scores.meta["data"] = args.data
+    scores.meta.update(split=args.split, bias_type=args.bias_type, limit=args.limit)
     scores.meta["data_sha256"] = data_hashes(args.data)
     if not args.no_control:
         scores.control = control_for(lm, args.control_method, checkpoint=checkpoint / "control" if checkpoint else None,

@@ -6,8 +6,18 @@ import argparse
 import sys
 from typing import Any
 
-from .args import (DEFAULT_K, DEFAULT_RULE, POSITIVE, RULES, add_model, add_output, add_quiet, check_output_dir,
-                   finite_float, text_lines)
+from .args import (
+    DEFAULT_K,
+    DEFAULT_RULE,
+    POSITIVE,
+    RULES,
+    add_model,
+    add_output,
+    add_quiet,
+    check_output_dir,
+    finite_float,
+    text_lines,
+)
 
 MODES = ("prune", "zero", "scale", "mean")
 
@@ -33,7 +43,7 @@ def add_parser(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _neurons(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+def selected_neurons(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The neuron set and its provenance, from --scores (selection) or --neurons."""
     from attributions import NeuronScores, NeuronSet
 
@@ -81,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if args.mode == "scale" and args.factor is None:
         raise ValueError("--mode scale needs --factor (e.g. 0 to suppress, 2 to amplify)")
     out = check_output_dir(args.out, overwrite=args.overwrite)
-    neurons, provenance = _neurons(args)
+    neurons, provenance = selected_neurons(args)
     layers = Counter(layer for layer, _ in neurons)
     print("layers: " + ", ".join(f"L{layer}x{count}" for layer, count in sorted(layers.items())))
     lm = load_model(args.model)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .args import (POSITIVE, add_model, add_placement, add_quiet, check_output_file, int_at_least,
-                   load_placed)
+from .args import POSITIVE, add_model, add_placement, add_quiet, check_output_file, int_at_least, load_placed
 
 
 def add_parser(sub: Any) -> None:

@@ -5,9 +5,29 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .args import (CONTROLS, DEFAULT_CONTROL, DEFAULT_K, DEFAULT_METHOD, DEFAULT_RULE, DEFAULT_UNLEARN_METHOD,
-                   METHODS, POSITIVE, RULES, SPANS, UNLEARN_METHODS, add_model, add_output, add_placement, add_quiet,
-                   add_renamed, check_output_dir, int_at_least, load_placed, positive_float, say)
+from .args import (
+    CONTROLS,
+    DEFAULT_CONTROL,
+    DEFAULT_K,
+    DEFAULT_METHOD,
+    DEFAULT_RULE,
+    DEFAULT_UNLEARN_METHOD,
+    METHODS,
+    POSITIVE,
+    RULES,
+    SPANS,
+    UNLEARN_METHODS,
+    add_model,
+    add_output,
+    add_placement,
+    add_quiet,
+    add_renamed,
+    check_output_dir,
+    int_at_least,
+    load_placed,
+    positive_float,
+    say,
+)
 
 EDITS = ("zero", "mean", "unlearn")
 
@@ -48,6 +68,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--ppl-tokens", type=POSITIVE, default=20000, help="tokens of --ppl-text to score")
     parser.add_argument("--max-items", type=int_at_least(2),
                         help="cap each domain's dev and test half of --data (evenly spaced)")
+    parser.add_argument("--explain-tokens", type=int_at_least(0), default=20000,
+                        help="corpus tokens for the cards of the removed neurons (0: no cards)")
     parser.add_argument("--n-boot", type=int_at_least(10), default=1000)
     parser.add_argument("--seed", type=int_at_least(0), default=0)
     parser.add_argument("--batch-size", type=POSITIVE, default=16)
@@ -91,9 +113,19 @@ def run(args: argparse.Namespace) -> int:
                              n_boot=args.n_boot, seed=args.seed, batch_size=args.batch_size, log=log)
     if not is_main():
         return 0
+    explanations = None
+    if args.explain_tokens and result.selected:
+        from ..analysis.transfer import domains_from
+        from ..explain import explain_domains
+
+        pairs = {d.name: d.attribution for d in domains_from(args.domains, args.data, max_items=args.max_items)}
+        explanations = explain_domains(lm, result.selected, max_tokens=args.explain_tokens, pairs=pairs,
+                                       scores=result.scores, n_boot=args.n_boot, progress=not args.quiet)
+        for explanation in explanations.values():
+            say(explanation.summary_line())
     command = "neuronedit " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     with atomic_dir(out, overwrite=args.overwrite) as tmp:
-        write_report(result, tmp, command=command)
+        write_report(result, tmp, command=command, explanations=explanations)
     print("\n".join(result.summary()))
     print(f"done in {time.perf_counter() - start:.0f} s; report: {(out / 'report.html').resolve()}")
     return 0

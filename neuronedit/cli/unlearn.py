@@ -5,8 +5,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .args import (DEFAULT_UNLEARN_METHOD, POSITIVE, UNLEARN_METHODS, add_model, add_output, add_quiet,
-                   check_output_dir, int_at_least, non_negative_float, positive_float, text_lines)
+from .args import (
+    DEFAULT_UNLEARN_METHOD,
+    POSITIVE,
+    UNLEARN_METHODS,
+    add_model,
+    add_output,
+    add_quiet,
+    check_output_dir,
+    int_at_least,
+    non_negative_float,
+    positive_float,
+    text_lines,
+)
 
 
 def add_parser(sub: Any) -> None:

@@ -8,8 +8,11 @@ after ``--data``. ``stereoset``, ``winobias`` and ``text`` also take ``KIND:bund
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+from attributions.registry import Registry
 
 from .bundled import BUNDLED, bundled_path
 from .items import BBQItem, PairItem, StereoSetItem, TextCorpus, canonical_bias_type
@@ -18,20 +21,32 @@ from .probes import PROBE_DOMAINS, probe_pairs
 from .split import SPLITS, split_of
 
 __all__ = [
-    "BBQItem", "DataFormatError", "Dataset", "KINDS", "PROBE_DOMAINS", "PairItem", "StereoSetItem", "TextCorpus",
-    "canonical_bias_type", "group_key", "load", "parse_spec", "probe_pairs",
+    "KINDS",
+    "PROBE_DOMAINS",
+    "BBQItem",
+    "DataFormatError",
+    "Dataset",
+    "PairItem",
+    "StereoSetItem",
+    "TextCorpus",
+    "canonical_bias_type",
+    "group_key",
+    "load",
+    "parse_spec",
+    "probe_pairs",
 ]
 
-KINDS: dict[str, Callable[[Path], Any]] = {
+KINDS: Registry[Callable[[Path], Any]] = Registry("data kind", {
     "crows": load_crows,
     "stereoset": load_stereoset,
     "winobias": load_winobias,
     "bbq": load_bbq,
     "text": load_text,
-}
+})
+"""Loaders by data kind: ``KINDS.register("mykind", loader)`` adds one (``loader(path) -> list of items``)."""
 
 
-class Dataset(list):  # type: ignore[type-arg]
+class Dataset(list):
     """A list of items that remembers its spec (``kind``, ``path``) and filters."""
 
     def __init__(self, items: list[Any], *, kind: str, spec: str, bias_type: str | None, split: str | None) -> None:

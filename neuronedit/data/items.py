@@ -6,9 +6,10 @@ and ``.bias_type``, so attribution objectives and metrics accept any of them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .reading import text_chunks
 
@@ -122,7 +123,10 @@ class TextCorpus:
     so a token limit reads only what it needs, and ``.text`` reads the whole file on first use.
     """
 
-    text: str = _LazyText()  # type: ignore[assignment]
+    if TYPE_CHECKING:  # for mypy a required field (the descriptor's class-level lookup raises: no default)
+        text: str
+    else:
+        text: str = _LazyText()
     id: str
     source: str
     bias_type: str = "none"

@@ -249,7 +249,8 @@ def _grouped(
                 items.append(PairItem(
                     more=template.format(group=group, fact=fact), less=template.format(group=contrast, fact=fact),
                     bias_type=domain, id=f"knowledge-{domain}-{group}-{_slug(fact)}-{t}",
-                    source=f"probes:knowledge-{domain}", meta={"split": split, "group": f"{group}:{fact}", "template": t},
+                    source=f"probes:knowledge-{domain}",
+                    meta={"split": split, "group": f"{group}:{fact}", "template": t},
                 ))
             rank += 1
     return items

@@ -13,8 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from .items import BBQItem, PairItem, StereoSetItem, TextCorpus, canonical_bias_type
-from .reading import (DataFormatError, check_text, field, jsonl_records, open_text, reading, require_file,
-                      text_chunks, type_name)
+from .reading import (
+    DataFormatError,
+    check_text,
+    field,
+    jsonl_records,
+    open_text,
+    reading,
+    require_file,
+    text_chunks,
+    type_name,
+)
 
 __all__ = ["DataFormatError", "load_bbq", "load_crows", "load_stereoset", "load_text", "load_winobias", "open_text"]
 
@@ -58,7 +67,7 @@ def _crows_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
 def load_crows(path: str | Path) -> list[PairItem]:
     """CrowS-Pairs CSV (``sent_more, sent_less, stereo_antistereo, bias_type, ...``)."""
     path = require_file(Path(path))
-    items = []
+    items: list[PairItem] = []
     for line, row in _crows_rows(path):
         more, less = row["sent_more"], row["sent_less"]
         if not more or not less or not row["bias_type"]:
@@ -67,12 +76,9 @@ def load_crows(path: str | Path) -> list[PairItem]:
         if direction not in ("stereo", "antistereo"):
             raise DataFormatError(path, line, f"stereo_antistereo is {direction!r}, not stereo/antistereo")
         row_id = row.get("") or row.get("id") or str(len(items))
-        items.append(
-            PairItem(
-                more=more, less=less, bias_type=canonical_bias_type(row["bias_type"]), id=f"crows-{row_id}",
-                source=str(path), meta={"direction": direction, "group": f"crows-{row_id}"},
-            )
-        )
+        items.append(PairItem(more=more, less=less, bias_type=canonical_bias_type(row["bias_type"]),
+                              id=f"crows-{row_id}", source=str(path),
+                              meta={"direction": direction, "group": f"crows-{row_id}"}))
     return items
 
 
@@ -131,8 +137,8 @@ def _load_stereoset_nested(path: Path) -> list[StereoSetItem]:
         raise DataFormatError(path, None, f"not valid JSON ({err})") from None
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, dict):
-        raise DataFormatError(path, None, "expected StereoSet JSON: an object with a 'data' object holding "
-                                          f"'intrasentence' and 'intersentence' lists (its 'data' is {type_name(data)})")
+        raise DataFormatError(path, None, "expected StereoSet JSON: an object with a 'data' object holding 'intra"
+                                          f"sentence' and 'intersentence' lists (its 'data' is {type_name(data)})")
     items = []
     for kind in STEREOSET_KINDS:
         for index, cluster in enumerate(_typed(path, f"data.{kind}", data.get(kind, []), list, "a list")):
@@ -260,7 +266,7 @@ def _bbq_item(path: Path, line: int, record: dict[str, Any]) -> BBQItem:
         raise DataFormatError(path, line, f"context_condition is {condition!r}, not ambig/disambig")
     return BBQItem(
         context=field(path, line, record, "context"), question=field(path, line, record, "question"),
-        answers=tuple(field(path, line, record, f"ans{i}") for i in range(3)),  # type: ignore[arg-type]
+        answers=tuple(field(path, line, record, f"ans{i}") for i in range(3)),
         label=label, biased=biased, unknown=unknown, ambiguous=condition == "ambig", negative=negative,
         bias_type=canonical_bias_type(field(path, line, record, "category")),
         id=f"bbq-{record.get('example_id', line)}", source=str(path),

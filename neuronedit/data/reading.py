@@ -11,9 +11,10 @@ import codecs
 import gzip
 import json
 import zlib
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 __all__ = ["DataFormatError", "check_text", "field", "jsonl_records", "open_text", "reading", "require_file",
            "text_chunks", "type_name"]
@@ -105,7 +106,7 @@ def check_text(path: Path, line: int | None, text: str) -> None:
                                           "the file must be UTF-8 text")
 
 
-def text_chunks(path: Path, size: int = 1 << 14) -> Iterator[str]:
+def text_chunks(path: Path, size: int = 1 << 14) -> Generator[str, None, None]:
     """The text of ``path`` in pieces of up to ``size`` characters, read only as far as they are consumed.
 
     Newlines are translated to ``\\n`` as in :func:`open`; errors name the line where the bad data is.

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
 
-from attributions import LanguageModel, NeuronSite, find_sites, weights_fingerprint
+from attributions import LanguageModel, NeuronSite
 
 from .compaction import remove_neurons
 from .delta import add_delta
+from .handle import as_language_model
 from .log import EditLog
 from .masks import check_neurons
 from .record import Edit, EditError
 
-__all__ = ["commit", "model_name", "require_weights_in_memory", "unwrap", "write_edit"]
+__all__ = ["commit", "model_name", "require_weights_in_memory", "write_edit"]
 
 _BIAS_SWITCH = {"llama": "mlp_bias"}
 """Architectures whose config can switch MLP biases on (so a folded mean stays loadable)."""
@@ -38,18 +40,9 @@ def require_weights_in_memory(module: nn.Module, what: str = "weight edits") -> 
         )
 
 
-def unwrap(model: LanguageModel | nn.Module) -> tuple[nn.Module, list[NeuronSite]]:
-    """The Hugging Face module and its neuron sites."""
-    if isinstance(model, LanguageModel):
-        return model.model, model.sites
-    return model, find_sites(model)
-
-
 def model_name(model: LanguageModel | nn.Module) -> str:
     """The spec a model was loaded from, or its config's ``_name_or_path``."""
-    if isinstance(model, LanguageModel):
-        return model.name
-    return str(getattr(model.config, "_name_or_path", "") or "")
+    return as_language_model(model).name
 
 
 def _enable_output_bias(module: nn.Module, sites: list[NeuronSite]) -> None:
@@ -66,7 +59,7 @@ def _enable_output_bias(module: nn.Module, sites: list[NeuronSite]) -> None:
     for site in sites:
         for linear in [site.module, *(m for _, m, _ in site.read_in_modules)]:
             if getattr(linear, "bias", None) is None:
-                weight = linear.weight
+                weight = cast(torch.Tensor, linear.weight)
                 linear.bias = nn.Parameter(torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device))
     setattr(module.config, switch, True)
 
@@ -82,6 +75,7 @@ def _write_dense(module: nn.Module, sites: list[NeuronSite], edit: Edit) -> None
         out = site.write_out  # [d_model, n_neurons] view of the down-projection
         idx = idx.to(out.device)
         if edit.mode == "scale":
+            assert edit.factor is not None
             out[:, idx] *= edit.factor
             continue
         if edit.mode == "mean":
@@ -99,15 +93,17 @@ def _write_dense(module: nn.Module, sites: list[NeuronSite], edit: Edit) -> None
 
 
 @torch.no_grad()
-def write_edit(module: nn.Module, sites: list[NeuronSite], edit: Edit, directory: Path | None = None) -> bytes | None:
+def write_edit(lm: LanguageModel, edit: Edit, directory: Path | None = None) -> bytes | None:
     """Apply ``edit`` to the weights in place (no checks, no record).
 
     ``directory`` is where an unlearning edit's delta file is looked for when the log does not
     hold its bytes. Returns those bytes for an unlearning edit, else None.
     """
+    module, sites = lm.model, lm.sites
     require_weights_in_memory(module)
     if edit.mode == "compact":
         remove_neurons(module, sites, edit.neurons)
+        lm.refresh_sites()
         return None
     if edit.mode == "unlearn":
         return add_delta(module, edit, directory)
@@ -121,12 +117,10 @@ def commit(model: LanguageModel | nn.Module, edit: Edit) -> Edit:
     Returns:
         the edit as applied (with ``base_fingerprint`` and ``base_model`` filled in).
     """
-    module, sites = unwrap(model)
-    check_neurons(sites, edit.neurons)
-    edit = replace(edit, base_fingerprint=edit.base_fingerprint or weights_fingerprint(module),
-                   base_model=edit.base_model or model_name(model))
-    data = write_edit(module, sites, edit)
-    EditLog.of(module).record(edit, delta_bytes=data)
-    if isinstance(model, LanguageModel) and edit.mode == "compact":
-        model.refresh_sites()
+    lm = as_language_model(model)
+    check_neurons(lm.sites, edit.neurons)
+    edit = replace(edit, base_fingerprint=edit.base_fingerprint or lm.fingerprint(),
+                   base_model=edit.base_model or lm.name)
+    data = write_edit(lm, edit)
+    EditLog.of(lm).record(edit, delta_bytes=data)
     return edit

@@ -7,23 +7,26 @@ import warnings
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
-from torch import nn
-
-from attributions import LanguageModel, weights_fingerprint
+from attributions import LanguageModel
 
 from ..cache import atomic_dir
 from .compaction import mlp_widths
+from .handle import as_language_model
 from .log import EditLog
 from .record import MANIFEST_NAME, Edit, EditError, save_manifest
 from .temporary import temporarily_applied
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
 __all__ = ["save_edited"]
 
 
-def _check_standard_widths(module: nn.Module) -> None:
-    widths = mlp_widths(module)
+def _check_standard_widths(lm: LanguageModel) -> None:
+    module = lm.model
+    widths = mlp_widths(lm)
     if len(set(widths)) > 1:
         raise EditError(
             f"the MLPs have different widths per layer ({min(widths)}..{max(widths)}) after compact_(); "
@@ -37,23 +40,22 @@ def _is_path(value: Any) -> bool:
 
 
 @overload
-def save_edited(model: LanguageModel | nn.Module, out_dir: str | os.PathLike[str], edit: Edit | None = None, *,
+def save_edited(model: LanguageModel, out_dir: str | os.PathLike[str], edit: Edit | None = None, *,
                 overwrite: bool = False) -> Path: ...
 
 
 @overload
-def save_edited(model: LanguageModel | nn.Module, tokenizer: Any, out_dir: str | os.PathLike[str],  # deprecated
+def save_edited(model: LanguageModel, tokenizer: Any, out_dir: str | os.PathLike[str],  # deprecated
                 edit: Edit | None = None, /, *, overwrite: bool = False) -> Path: ...
 
 
-def save_edited(model: LanguageModel | nn.Module, out_dir: Any, edit: Any = None, *legacy: Any,
+def save_edited(model: LanguageModel, out_dir: Any, edit: Any = None, *legacy: Any,
                 overwrite: bool = False) -> Path:
     """Write the edited model to ``out_dir``: safetensors weights, config, tokenizer and manifest.
 
-    ``model`` is a :class:`LanguageModel` (its tokenizer is saved too) or a Hugging Face module
-    (weights and config only). ``edit`` may be one already applied to the weights (``prune_``,
-    ``scale_``, ``compact_``, ``apply_edit_``) or the record yielded by ``masked()``, which is
-    applied to the weights for the save and undone afterwards. Without ``edit``, the edits
+    ``model`` is a :class:`LanguageModel`; its tokenizer is saved too. ``edit`` may be one already
+    applied to the weights (``prune_``, ``scale_``, ``compact_``, ``apply_edit_``) or the record yielded by
+    ``masked()``, which is applied to the weights for the save and undone afterwards. Without ``edit``, the edits
     applied in this session (the model's :class:`EditLog`) are saved. The checkpoint loads with
     plain ``transformers.AutoModelForCausalLM.from_pretrained(out_dir)``.
 
@@ -67,7 +69,8 @@ def save_edited(model: LanguageModel | nn.Module, out_dir: Any, edit: Any = None
         FileExistsError: ``out_dir`` exists and ``overwrite`` is False.
         EditError: nothing to save, or per-layer MLP widths that the architecture cannot store.
     """
-    tokenizer = model.tokenizer if isinstance(model, LanguageModel) else None
+    lm = as_language_model(model)
+    tokenizer = lm.tokenizer
     if not _is_path(out_dir):  # deprecated: save_edited(model, tokenizer, out_dir, edit=None)
         if len(legacy) > 1 or not _is_path(edit):
             raise TypeError("save_edited(model, out_dir, edit=None, *, overwrite=False): out_dir must be a path")
@@ -76,17 +79,17 @@ def save_edited(model: LanguageModel | nn.Module, out_dir: Any, edit: Any = None
         tokenizer, out_dir, edit = out_dir, edit, (legacy[0] if legacy else None)
     elif legacy:
         raise TypeError(f"save_edited takes 3 positional arguments (model, out_dir, edit), got {3 + len(legacy)}")
-    module = model.model if isinstance(model, LanguageModel) else model
+    module = lm.model
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise FileExistsError(f"{out_dir} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    log = EditLog.of(module)
+    log = EditLog.of(lm)
     history = log.history
     scope: AbstractContextManager[Any]
     if edit is not None and edit not in log:
         if not edit.base_fingerprint:
-            edit = replace(edit, base_fingerprint=weights_fingerprint(module))
-        scope = temporarily_applied(model, edit)
+            edit = replace(edit, base_fingerprint=lm.fingerprint())
+        scope = temporarily_applied(lm, edit)
         edits = [*history, edit]
     else:
         if edit is None and not history:
@@ -95,8 +98,8 @@ def save_edited(model: LanguageModel | nn.Module, out_dir: Any, edit: Any = None
         scope = nullcontext(module)
         edits = history or [edit]
     with scope, atomic_dir(out_dir, overwrite=overwrite) as tmp:
-        _check_standard_widths(module)
-        module.save_pretrained(tmp, safe_serialization=True)
+        _check_standard_widths(lm)
+        cast("PreTrainedModel", module).save_pretrained(tmp, safe_serialization=True)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         deltas = log.deltas

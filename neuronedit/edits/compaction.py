@@ -8,12 +8,16 @@ neurons. Removing the same number from every layer keeps the config's MLP width 
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 from transformers.pytorch_utils import Conv1D, prune_linear_layer
 
 from attributions import LanguageModel, NeuronSet, NeuronSite, find_sites
+from attributions.layout import is_conv1d, linear_view
 
+from .handle import as_language_model
 from .record import EditError
 
 __all__ = ["mlp_widths", "remove_neurons", "replace_module"]
@@ -22,10 +26,9 @@ _WIDTH_KEYS = {"gpt2": "n_inner", "opt": "ffn_dim"}
 """``config`` key of the MLP width where it is not ``intermediate_size``."""
 
 
-def mlp_widths(model: LanguageModel | nn.Module) -> list[int]:
+def mlp_widths(model: LanguageModel) -> list[int]:
     """Neurons per layer."""
-    module = model.model if isinstance(model, LanguageModel) else model
-    return [site.n_neurons for site in find_sites(module)]
+    return [site.n_neurons for site in as_language_model(model).sites]
 
 
 def replace_module(module: nn.Module, path: str, new: nn.Module) -> None:
@@ -36,15 +39,16 @@ def replace_module(module: nn.Module, path: str, new: nn.Module) -> None:
 
 def _narrow(linear: nn.Module, keep: torch.Tensor, dim_in: bool) -> nn.Module:
     """A copy of ``linear`` keeping input (``dim_in``) or output features ``keep`` (LongTensor ``[k]``)."""
-    if isinstance(linear, Conv1D):  # weight [in, out]
-        weight = linear.weight.index_select(0 if dim_in else 1, keep).clone()
-        bias = linear.bias if dim_in else linear.bias[keep]
-        new = Conv1D(weight.shape[1], weight.shape[0]).to(weight.device, weight.dtype)
-        new.weight.data.copy_(weight)
+    if is_conv1d(linear):  # GPT-2's Conv1D(nf=out, nx=in); linear_view shows its weight [out, in]
+        weight = linear_view(linear).index_select(1 if dim_in else 0, keep)
+        bias = cast(torch.Tensor, linear.bias)
+        bias = bias if dim_in else bias[keep]
+        new = Conv1D(weight.shape[0], weight.shape[1]).to(weight.device, weight.dtype)
+        linear_view(new).data.copy_(weight)
         new.bias.data.copy_(bias)
         return new
     if isinstance(linear, nn.Linear):  # weight [out, in]
-        return prune_linear_layer(linear, keep, dim=1 if dim_in else 0)
+        return prune_linear_layer(linear, cast(torch.LongTensor, keep), dim=1 if dim_in else 0)
     raise EditError(f"compact does not know how to narrow a {type(linear).__name__}")
 
 
@@ -61,7 +65,7 @@ def remove_neurons(module: nn.Module, sites: list[NeuronSite], neurons: NeuronSe
         for path, read_in, chunks in site.read_in_modules:  # a fused projection holds `chunks` blocks of n rows
             rows = torch.cat([keep + c * n for c in range(chunks)])
             replace_module(module, path, _narrow(read_in, rows, dim_in=False))
-    widths = set(mlp_widths(module))
+    widths = {site.n_neurons for site in find_sites(module)}
     if len(widths) == 1:
         key = _WIDTH_KEYS.get(getattr(module.config, "model_type", ""), "intermediate_size")
         setattr(module.config, key, widths.pop())

@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 from torch import nn
@@ -75,7 +76,7 @@ def add_delta(module: nn.Module, edit: Edit, directory: Path | None) -> bytes:
                             "belongs to another edit")
     try:
         tensors = load_bytes(data)
-    except Exception as err:  # safetensors raises its own error types for damaged bytes
+    except (SafetensorError, KeyError) as err:  # damaged bytes; KeyError: a dtype this torch build lacks
         raise ManifestError(f"the weight delta {edit.delta} is not a safetensors file ({err})") from None
     params = dict(module.named_parameters())
     updates = []

@@ -14,10 +14,10 @@ The log has three parts, all kept on the Hugging Face module and reached only th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
-from typing import Any, Iterator
+from typing import Any
 
 from torch import nn
 

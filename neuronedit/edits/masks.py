@@ -8,32 +8,29 @@ and is exactly as before when the block exits. ``masked`` yields the matching
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import torch
 
-from attributions import LanguageModel, NeuronSet, NeuronSite, find_sites
+from attributions import LanguageModel, NeuronSet, NeuronSite
 from attributions.hooks import edit_activations
 
+from .handle import as_language_model
 from .record import Edit
 
 __all__ = ["check_neurons", "masked"]
 
 
 def check_neurons(sites: Sequence[NeuronSite], neurons: NeuronSet) -> None:
-    """Raise ValueError naming the first neuron that does not exist in a model with ``sites``."""
-    for layer, idx in neurons.by_layer().items():
-        if layer >= len(sites):
-            raise ValueError(f"neuron set names layer {layer}, the model has {len(sites)} layers")
-        if int(idx.max()) >= sites[layer].n_neurons:
-            raise ValueError(f"neuron {int(idx.max())} is out of range for layer {layer} "
-                             f"({sites[layer].n_neurons} neurons)")
+    """Raise ValueError naming the first neuron that does not exist in a model with ``sites``
+    (:meth:`NeuronSet.check_fits`)."""
+    neurons.check_fits([site.n_neurons for site in sites])
 
 
 @contextmanager
 def masked(
-    model: LanguageModel | torch.nn.Module,
+    model: LanguageModel,
     neurons: NeuronSet,
     mode: str = "zero",
     *,
@@ -44,7 +41,7 @@ def masked(
     (also after an exception). Nestable: inner edits apply on top of outer ones.
 
     Args:
-        model: a :class:`LanguageModel` or Hugging Face model.
+        model: the :class:`LanguageModel` to edit.
         neurons: the neurons to edit.
         mode: ``zero`` (set to 0), ``scale`` (multiply by ``factor``) or ``mean`` (set to
             ``means[layer][neuron]``, the neuron's mean activation; ``means[layer]`` is
@@ -53,8 +50,8 @@ def masked(
     Yields:
         the :class:`Edit` that does the same to the weights (pass it to ``save_edited``).
     """
-    module = model.model if isinstance(model, LanguageModel) else model
-    sites = model.sites if isinstance(model, LanguageModel) else find_sites(module)
+    lm = as_language_model(model)
+    sites = lm.sites
     if mode not in ("zero", "scale", "mean"):
         raise ValueError(f"mode must be 'zero', 'scale' or 'mean', not {mode!r}")
     if mode == "mean" and means is None:
@@ -67,7 +64,7 @@ def masked(
             raise ValueError(f"means has no entry for layer(s) {missing}")
     values = tuple(float(means[layer][n]) for layer, n in neurons) if mode == "mean" else None  # type: ignore[index]
     record = Edit(neurons, mode, factor=float(factor) if mode == "scale" else None, values=values,
-                  base_model=model.name if isinstance(model, LanguageModel) else "")
+                  base_model=lm.name)
 
     def edit(site: NeuronSite, act: torch.Tensor) -> torch.Tensor:  # act [..., n_neurons]
         idx = by_layer[site.layer].to(act.device)

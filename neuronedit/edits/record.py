@@ -16,9 +16,10 @@ import math
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from attributions import NeuronSet
 from attributions.neurons import parse_neurons

@@ -7,17 +7,19 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from attributions import LanguageModel
 
-from .apply import unwrap, write_edit
+from .apply import write_edit
 from .compaction import replace_module
+from .handle import as_language_model
 from .log import EditLog
 from .masks import check_neurons
 from .record import Edit
@@ -38,10 +40,10 @@ def _kept_state(module: nn.Module) -> Iterator[EditLog]:
 
 
 @contextmanager
-def restoring(model: LanguageModel | nn.Module) -> Iterator[nn.Module]:
+def restoring(model: LanguageModel) -> Iterator[nn.Module]:
     """Whatever happens to the parameters inside the block is undone on exit (a copy of every
-    parameter is kept meanwhile), with the config and the edit log."""
-    module = model.model if isinstance(model, LanguageModel) else model
+    parameter is kept meanwhile), with the config and the edit log. Yields the Hugging Face module."""
+    module = as_language_model(model).model
     saved = {name: p.detach().clone() for name, p in module.named_parameters()}
     with _kept_state(module):
         try:
@@ -53,18 +55,19 @@ def restoring(model: LanguageModel | nn.Module) -> Iterator[nn.Module]:
 
 
 @contextmanager
-def temporarily_applied(model: LanguageModel | nn.Module, edit: Edit,
+def temporarily_applied(model: LanguageModel, edit: Edit,
                         directory: Path | None = None) -> Iterator[nn.Module]:
     """Apply ``edit`` to the weights for the block (recorded in the log), then restore the model exactly.
 
     Only the modules the edit touches are copied (all parameters for an unlearning edit);
     ``directory`` is where an unlearning edit's delta file is found if the log lacks its bytes.
     """
-    module, sites = unwrap(model)
+    lm = as_language_model(model)
+    module, sites = lm.model, lm.sites
     check_neurons(sites, edit.neurons)
     if edit.mode == "unlearn":
-        with restoring(module):
-            EditLog.of(module).record(edit, delta_bytes=write_edit(module, sites, edit, directory))
+        with restoring(lm):
+            EditLog.of(lm).record(edit, delta_bytes=write_edit(lm, edit, directory))
             yield module
         return
     touched: list[tuple[str, nn.Module, dict[str, torch.Tensor | None]]] = []
@@ -72,21 +75,23 @@ def temporarily_applied(model: LanguageModel | nn.Module, edit: Edit,
     for layer in layers:
         site = sites[layer]
         for path, linear in [(site.name, site.module), *((p, m) for p, m, _ in site.read_in_modules)]:
-            params = {"weight": linear.weight.detach().clone(),
-                      "bias": None if getattr(linear, "bias", None) is None else linear.bias.detach().clone()}
+            bias = cast("torch.Tensor | None", getattr(linear, "bias", None))
+            params = {"weight": cast(torch.Tensor, linear.weight).detach().clone(),
+                      "bias": None if bias is None else bias.detach().clone()}
             touched.append((path, linear, params))
     with _kept_state(module) as log:
         try:
-            log.record(edit, delta_bytes=write_edit(module, sites, edit, directory))
+            log.record(edit, delta_bytes=write_edit(lm, edit, directory))
             yield module
         finally:
             with torch.no_grad():
                 for path, linear, params in touched:
                     replace_module(module, path, linear)
-                    linear.weight.copy_(params["weight"])
-                    if params["bias"] is None:
-                        linear.bias = None
+                    weight, bias = params["weight"], params["bias"]
+                    assert weight is not None
+                    cast(torch.Tensor, linear.weight).copy_(weight)
+                    if bias is None:
+                        cast(Any, linear).bias = None  # Module.__setattr__'s stub admits no None
                     else:
-                        linear.bias.copy_(params["bias"])
-            if isinstance(model, LanguageModel):
-                model.refresh_sites()
+                        cast(torch.Tensor, linear.bias).copy_(bias)
+            lm.refresh_sites()

@@ -11,16 +11,17 @@ A pruned or scaled neuron keeps the dense shape: the MLP has the same size and s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from attributions import LanguageModel, NeuronSet, find_sites, weights_fingerprint
+from attributions import LanguageModel, NeuronSet
 
-from .apply import commit, unwrap, write_edit
+from .apply import commit, write_edit
+from .handle import as_language_model
 from .log import EditLog
 from .masks import check_neurons
 from .record import Edit, ManifestError, load_manifest
@@ -104,8 +105,8 @@ def apply_edit_(model: LanguageModel | nn.Module, manifest: str | Path | Edit | 
         edits = load_manifest(path)
     else:
         edits = list(manifest)
-    module, sites = unwrap(model)
-    log = EditLog.of(module)
+    lm = as_language_model(model)
+    log = EditLog.of(lm)
     done = []
     for edit in edits:
         if edit in log:
@@ -114,20 +115,16 @@ def apply_edit_(model: LanguageModel | nn.Module, manifest: str | Path | Edit | 
             raise ManifestError(f"edit {edit.id} names no base_fingerprint, so nothing shows it was made for this "
                                 "model; pass force=True (CLI: --force) to apply it anyway")
         if not force:
-            current = weights_fingerprint(module)
+            current = lm.fingerprint()
             if current != edit.base_fingerprint:
                 raise ManifestError(
                     f"edit {edit.id} was made on weights with fingerprint {edit.base_fingerprint} "
                     f"({edit.base_model or 'unnamed model'}), this model's is {current}: it is another checkpoint, "
                     "dtype or state. Load the base model the manifest names, or pass force=True (CLI: --force)"
                 )
-        check_neurons(sites, edit.neurons)
-        log.record(edit, delta_bytes=write_edit(module, sites, edit, directory))
-        if edit.mode == "compact":
-            sites = find_sites(module)
+        check_neurons(lm.sites, edit.neurons)
+        log.record(edit, delta_bytes=write_edit(lm, edit, directory))
         done.append(edit)
-    if isinstance(model, LanguageModel) and any(e.mode == "compact" for e in done):
-        model.refresh_sites()
     return done
 
 

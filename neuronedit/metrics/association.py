@@ -25,8 +25,9 @@ Per-item values of pairs that a measure cannot score are NaN, with the reason in
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,7 @@ def association_arrays(rule: str, requests: PairRequests, span_gap: np.ndarray, 
     bad = reason != ""
     value[bad] = np.nan
     direction[bad] = -1
-    skipped = [{"id": ids[i], "reason": str(reason[i])} for i in np.flatnonzero(bad)]
+    skipped = [{"id": ids[i], "reason": str(reason[i])} for i in np.flatnonzero(bad).tolist()]
     return {"assoc_value": value, "stratum": requests.stratum, "direction": direction}, skipped
 
 

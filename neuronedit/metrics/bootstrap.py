@@ -6,8 +6,9 @@ a resample of item indices; the same ``idx`` applied to before/after data gives 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from numbers import Integral
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch

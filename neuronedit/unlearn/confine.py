@@ -3,8 +3,9 @@ that read and write given neurons (gradient masking; no copy of the model)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -19,24 +20,16 @@ def neuron_masks(sites: Sequence[NeuronSite], neurons: NeuronSet) -> dict[nn.Par
     of the down-projection, their read-in rows (all fused chunks) and read-in bias entries."""
     masks: dict[nn.Parameter, torch.Tensor] = {}
 
-    def mask_of(param: nn.Parameter) -> torch.Tensor:
-        return masks.setdefault(param, torch.zeros_like(param, dtype=torch.bool))
+    def mask_of(param: torch.Tensor) -> torch.Tensor:  # the views hand over the parameters themselves
+        return masks.setdefault(cast(nn.Parameter, param), torch.zeros_like(param, dtype=torch.bool))
 
     for layer, idx in neurons.by_layer().items():
         site = sites[layer]
-        n = site.n_neurons
-        down = site.module.weight
-        is_conv1d = type(site.module).__name__ == "Conv1D"
-        view = mask_of(down).T if is_conv1d else mask_of(down)  # [d_model, n]
-        view[:, idx] = True
-        for _, module, chunks in site.read_in_modules:
-            rows = torch.cat([idx + c * n for c in range(chunks)])
-            weight = module.weight
-            conv = type(module).__name__ == "Conv1D"
-            (mask_of(weight).T if conv else mask_of(weight))[rows] = True
-            bias = getattr(module, "bias", None)
-            if isinstance(bias, nn.Parameter):
-                mask_of(bias)[rows] = True
+        site.write_rows(mask_of)[idx] = True  # [n, d_model] view of the down-projection's mask
+        for rows, bias in site.read_rows(mask_of):  # per read-in projection and fused chunk
+            rows[idx] = True
+            if bias is not None:
+                bias[idx] = True
     return masks
 
 
@@ -48,7 +41,7 @@ def trainable(model: nn.Module, masks: dict[nn.Parameter, torch.Tensor] | None) 
     handles = []
     try:
         if masks is None:
-            params = [p for p in model.parameters()]
+            params = list(model.parameters())
             for p in params:
                 p.requires_grad_(True)
         else:

@@ -7,12 +7,13 @@ act on: ``(position, token, weight)``, the logits at ``position`` predicting ``t
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from attributions.forward import Batch, logits_at
+from attributions.registry import Registry
 
 __all__ = ["LOSSES", "kl_to_reference", "nll", "term_log_probs"]
 
@@ -48,4 +49,6 @@ def kl_to_reference(log_probs: torch.Tensor, reference: torch.Tensor) -> torch.T
     return (reference.exp() * (reference - log_probs)).sum(dim=1).mean()
 
 
-LOSSES: dict[str, Callable[[torch.Tensor, Batch], torch.Tensor]] = {"ascent": ascent, "max_entropy": max_entropy}
+LOSSES: Registry[Callable[[torch.Tensor, Batch], torch.Tensor]] = Registry(
+    "unlearning loss", {"ascent": ascent, "max_entropy": max_entropy})
+"""Forget losses by name: ``loss(term_log_probs [terms, vocab], batch) -> scalar`` to minimise."""

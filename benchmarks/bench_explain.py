@@ -1,0 +1,134 @@
+"""``neuronedit explain`` on the demo model: the 50 default gender neurons over 20,000 WikiText-2 tokens.
+
+Locates the neurons as `make demo` does (grad_x_act on the bundled StereoSet gender dev half,
+rule and control of the transfer analysis, k=50; the attribution scores are cached in a temporary
+file between runs of this script only when --scores is given), then times, in one process:
+
+* ``explain``: vocabulary projection, top contexts (one pass over the corpus for all neurons) and
+  the bias view on the located pairs;
+* the physical floor: one plain forward pass of the same windows through the same layers (top
+  contexts cannot be cheaper than reading the activations once).
+
+Peak RSS is read before and after. With --screenshot, headless Chromium renders explain.html to a
+PNG (no network: the page has no external resources). Prints JSON.
+
+    python benchmarks/bench_explain.py [--tokens 20000] [--k 50] [--out out/bench_explain] [--screenshot]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _locate(lm, k: int, scores_file: Path | None):
+    from attributions import NeuronScores, PairPreference, attribute
+    from attributions.selection import DEFAULT_RULE, select
+    from neuronedit.analysis.transfer import domains_from, objective_span
+    from neuronedit.controls import DEFAULT_CONTROL, control_scores
+
+    domain = domains_from(["gender"], "stereoset")[0]
+    if scores_file is not None and scores_file.is_file():
+        scores = NeuronScores.load(scores_file)
+    else:
+        scores = attribute(lm, PairPreference(domain.attribution, span=objective_span(domain, "all")), "grad_x_act")
+        scores.control = control_scores(lm, DEFAULT_CONTROL, domain="gender")
+        if scores_file is not None:
+            scores.save(scores_file)
+    return select(scores, k, DEFAULT_RULE), scores, domain.attribution
+
+
+@torch.no_grad()
+def _forward_floor(lm, neurons, windows, batch_size: int = 8) -> float:
+    """Seconds of a plain forward over the windows, stopped after the last layer the neurons are in."""
+    from attributions.hooks import pre_hooks
+    from neuronedit.explain.contexts import _Stop, _stop
+
+    last = lm.sites[max(layer for layer, _ in neurons)]
+    start = time.perf_counter()
+    for first in range(0, len(windows), batch_size):
+        chunk = windows[first : first + batch_size]
+        width = 1 + max(len(w) for w in chunk)
+        ids = torch.full((len(chunk), width), lm.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, window in enumerate(chunk):
+            ids[row, : 1 + len(window)] = torch.tensor([lm.tokenizer.bos_token_id or 0, *window])
+            mask[row, : 1 + len(window)] = 1
+        try:
+            with pre_hooks([(last.module, _stop)]):
+                lm.model(input_ids=ids, attention_mask=mask)
+        except _Stop:
+            pass
+    return time.perf_counter() - start
+
+
+def _screenshot(page: Path, png: Path) -> str | None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        return None
+    profile = png.parent / "chromium-profile"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={profile}", "--window-size=1200,1600", f"--screenshot={png}",
+                    page.resolve().as_uri()], check=True, capture_output=True, timeout=120)
+    shutil.rmtree(profile, ignore_errors=True)
+    return str(png)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=20_000)
+    parser.add_argument("--k", type=int, default=50)
+    parser.add_argument("--out", default="out/bench_explain")
+    parser.add_argument("--scores", help="cache the located scores in this file")
+    parser.add_argument("--screenshot", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    from neuronedit import load_model
+    from neuronedit.data import load
+    from neuronedit.explain import corpus_windows, explain
+    from neuronedit.explain.html import write_html
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lm = load_model("demo")
+    tick = time.perf_counter()
+    neurons, scores, pairs = _locate(lm, args.k, Path(args.scores) if args.scores else None)
+    locate_s = time.perf_counter() - tick
+    rss_before = _rss_mb()
+    tick = time.perf_counter()
+    explanation = explain(lm, neurons, domain="gender", max_tokens=args.tokens, pairs=pairs, scores=scores)
+    explain_s = time.perf_counter() - tick
+    rss_after = _rss_mb()
+    windows = corpus_windows(lm.tokenizer, load("text").chunks(), max_tokens=args.tokens)
+    floor_s = _forward_floor(lm, neurons, windows)
+    page = write_html(explanation, out / "explain.html", title=f"{len(neurons)} gender neurons of SmolLM2-135M")
+    (out / "explain.json").write_text(json.dumps(explanation.to_dict(), indent=1))
+    png = _screenshot(page, out / "explain.png") if args.screenshot else None
+    top = explanation.cards[0]
+    print(json.dumps({
+        "model": lm.name, "neurons": len(neurons), "tokens": explanation.meta["tokens"],
+        "threads": torch.get_num_threads(), "locate_seconds": round(locate_s, 1),
+        "explain_seconds": round(explain_s, 1), "forward_floor_seconds": round(floor_s, 1),
+        "explain_over_floor": round(explain_s / floor_s, 2), "peak_rss_mb_before": round(rss_before),
+        "peak_rss_mb_after": round(rss_after), "summary": explanation.summary_line(),
+        "top_card": {"name": top.name, "tag": top.tagging.tag, "evidence": top.tagging.describe(),
+                     "promoted": [t.token for t in top.projection.promoted],
+                     "contexts": [c.text for c in top.contexts[:3]]},
+        "html": str(page), "screenshot": png,
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""A neuron's bias view: does it fire more on the stereotypical side of the pairs it was located on?"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from attributions import LanguageModel, NeuronScores, NeuronSet, capture_activations
+from attributions.forward import input_device, max_positions, start_token_id
+from attributions.objectives import pair_texts
+
+from ..metrics.bootstrap import Interval, bootstrap
+
+__all__ = ["BiasView", "bias_views", "side_activations", "wilson"]
+
+
+@dataclass(frozen=True)
+class BiasView:
+    """Mean activation on the stereotypical (``more``) and the other (``less``) side, their paired
+    difference with a bootstrap interval, and the attribution's sign consistency with a Wilson interval."""
+
+    more: float
+    less: float
+    difference: Interval
+    consistency: Interval | None
+
+
+def wilson(share: float, n: int, z: float = 1.96) -> Interval:
+    """Wilson score interval of a proportion ``share`` of ``n`` trials."""
+    if n <= 0:
+        return Interval(share, math.nan, math.nan, 0)
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Interval(share, centre - half, centre + half, n)
+
+
+@torch.no_grad()
+def side_activations(lm: LanguageModel, neurons: NeuronSet, texts: Sequence[str], *,
+                     batch_size: int = 16) -> np.ndarray:
+    """Each neuron's mean activation over the tokens of each text, ``[len(texts), len(neurons)]``."""
+    by_layer = neurons.by_layer()
+    order = {neuron: k for k, neuron in enumerate(neurons)}
+    start, device, limit = start_token_id(lm.tokenizer), input_device(lm.model), max_positions(lm.model)
+    out = np.zeros((len(texts), len(neurons)))
+    for first in range(0, len(texts), batch_size):
+        chunk = texts[first : first + batch_size]
+        encoded = [[start, *lm.tokenizer(t, add_special_tokens=False)["input_ids"]][:limit] for t in chunk]
+        width = max(len(e) for e in encoded)
+        ids = torch.full((len(encoded), width), lm.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, e in enumerate(encoded):
+            ids[row, : len(e)] = torch.tensor(e)
+            mask[row, : len(e)] = 1
+        with capture_activations([lm.sites[layer] for layer in by_layer]) as acts:
+            lm.model(input_ids=ids.to(device), attention_mask=mask.to(device))
+        keep = mask[:, 1:, None].double()  # the start token is not part of the text
+        for layer, idx in by_layer.items():
+            act = acts[layer][:, 1:, idx.to(acts[layer].device)].double().cpu()
+            means = (act * keep).sum(1) / keep.sum(1).clamp(min=1)  # [batch, k_layer]
+            cols = [order[(layer, int(n))] for n in idx]
+            out[first : first + len(encoded), cols] = means.numpy()
+    return out
+
+
+def bias_views(lm: LanguageModel, neurons: NeuronSet, pairs: Sequence[Any], scores: NeuronScores | None = None, *,
+               n_boot: int = 1000, seed: int = 0) -> list[BiasView]:
+    """The :class:`BiasView` of each neuron on ``pairs`` (minimal pairs, e.g. the located data)."""
+    if not pairs:
+        raise ValueError("the bias view needs at least one pair")
+    parts = [pair_texts(p) for p in pairs]
+    more = side_activations(lm, neurons, [f"{pre} {m}".strip() for m, _, pre in parts])
+    less = side_activations(lm, neurons, [f"{pre} {ls}".strip() for _, ls, pre in parts])
+    views = []
+    for k, (layer, n) in enumerate(neurons):
+        diff = more[:, k] - less[:, k]
+        interval = bootstrap(lambda d, idx: float(d[idx].mean()), diff, len(diff), n_boot=n_boot, seed=seed)
+        consistency = None
+        if scores is not None and scores.consistency is not None:
+            consistency = wilson(float(scores.consistency[layer, n]), int(scores.meta.get("n_examples", 0) or 0))
+        views.append(BiasView(float(more[:, k].mean()), float(less[:, k].mean()), interval, consistency))
+    return views

@@ -1,0 +1,155 @@
+"""The one atomic write (``attributions.files.atomic_file``, also ``neuronedit.cache.atomic_file``)
+and the savers built on it."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import sys
+
+import pytest
+import torch
+from locations import REPO
+
+from attributions import NeuronScores, NeuronSet, files
+from attributions.checkpoint import PartialSums
+
+DEAD_PID = 2**22 + 12345  # above the default pid_max: no such process
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_the_cache_module_hands_out_the_same_objects():
+    from neuronedit import cache
+
+    assert cache.atomic_file is files.atomic_file
+    assert cache.clean_stale is files.clean_stale
+    from neuronedit.cache import atomic_file, clean_stale  # the from-import of the callers
+
+    assert (atomic_file, clean_stale) == (files.atomic_file, files.clean_stale)
+    with pytest.raises(AttributeError):
+        cache.no_such_name  # noqa: B018
+
+
+def test_success_replaces_the_target_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "sub" / "out.json"  # the folder is created
+    with files.atomic_file(target) as tmp:
+        assert tmp.parent == target.parent and not tmp.exists()
+        assert re.fullmatch(rf"\.out\.json\.tmp-{os.getpid()}-[0-9a-f]+", tmp.name), tmp.name
+        tmp.write_text("new")
+        assert not target.exists(), "the target appears only when the block succeeds"
+    assert target.read_text() == "new"
+    assert [p.name for p in target.parent.iterdir()] == ["out.json"]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~_umask(), "the file follows the user's umask"
+
+
+def test_importing_the_cache_module_loads_no_torch():
+    """``neuronedit.cache`` hands out ``atomic_file`` lazily: the CLI parser imports the module."""
+    code = ("import sys, types\n"
+            "face = types.ModuleType('neuronedit'); face.__path__ = [sys.argv[1]]\n"
+            "sys.modules['neuronedit'] = face\n"
+            "import neuronedit.cache\n"
+            "print(sorted(m for m in ('torch', 'attributions') if m in sys.modules))\n"
+            "neuronedit.cache.atomic_file\n"
+            "print(sorted(m for m in ('attributions.files',) if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code, str(REPO / "neuronedit")], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "['attributions.files']"]
+
+
+@pytest.mark.parametrize("wrote", [True, False])
+def test_an_exception_leaves_the_target_untouched_and_no_temporary(tmp_path, wrote):
+    target = tmp_path / "out.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError, match="boom"), files.atomic_file(target) as tmp:
+        if wrote:
+            tmp.write_text("half")
+        raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_two_writes_in_one_process_get_different_temporaries(tmp_path):
+    target = tmp_path / "out"
+    with files.atomic_file(target) as a, files.atomic_file(target) as b:
+        assert a != b
+        a.write_text("a")
+        b.write_text("b")
+    assert target.read_text() == "a"  # the outer block finishes last
+
+
+def test_a_folder_is_refused(tmp_path):
+    with pytest.raises(IsADirectoryError), files.atomic_file(tmp_path):
+        pass
+
+
+def test_temporaries_of_killed_writes_are_removed_those_of_live_ones_kept(tmp_path):
+    target = tmp_path / "out.json"
+    dead = tmp_path / f".out.json.tmp-{DEAD_PID}"  # the name older versions used
+    dead_new = tmp_path / f".out.json.tmp-{DEAD_PID}-abcd1234"
+    live = tmp_path / f".out.json.tmp-{os.getppid()}-abcd1234"  # our parent: running
+    other = tmp_path / f".other.json.tmp-{DEAD_PID}-x"  # another target's
+    for path in (dead, dead_new, live, other):
+        path.write_text("part")
+    with files.atomic_file(target) as tmp:
+        tmp.write_text("whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.json", live.name, other.name])
+
+
+def _fail_after_writing(monkeypatch, module):
+    """Make ``module.save_file`` write part of a file, then fail."""
+
+    def save_file(tensors, path, metadata=None):
+        with open(path, "wb") as handle:
+            handle.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(module, "save_file", save_file)
+
+
+def test_neuron_set_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "set.json"
+    NeuronSet([(0, 1), (1, 2)]).save(path)
+    assert NeuronSet.load(path) == NeuronSet([(0, 1), (1, 2)])
+    monkeypatch.setattr(NeuronSet, "to_json", lambda self, meta=None: (_ for _ in ()).throw(RuntimeError("boom")))
+    with pytest.raises(RuntimeError):
+        NeuronSet([(3, 3)]).save(path)
+    assert NeuronSet.load(path) == NeuronSet([(0, 1), (1, 2)])
+    assert [p.name for p in tmp_path.iterdir()] == ["set.json"]
+
+
+def test_scores_save_is_atomic(tmp_path, monkeypatch):
+    import safetensors.torch
+
+    path = tmp_path / "scores.safetensors"
+    scores = NeuronScores(torch.arange(6.0).view(2, 3), meta={"method": "x"})
+    scores.save(path)
+    before = path.read_bytes()
+    _fail_after_writing(monkeypatch, safetensors.torch)
+    with pytest.raises(OSError, match="disk full"):
+        NeuronScores(torch.zeros(2, 3)).save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.safetensors"]
+
+
+def test_partial_sums_save_is_atomic(tmp_path, monkeypatch):
+    from attributions import checkpoint
+
+    sums = {"sum": torch.ones(2, 3, dtype=torch.float64)}
+    state = PartialSums.open(tmp_path, rank=0, world=1, key="k", sums=sums)
+    state.done.append(0)
+    state.save()
+    before = state.path.read_bytes()
+    _fail_after_writing(monkeypatch, checkpoint)
+    state.done.append(1)
+    with pytest.raises(OSError, match="disk full"):
+        state.save()
+    assert state.path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [state.path.name]

@@ -1,0 +1,158 @@
+"""The machinery of test_hook_hygiene.py: the ``ast`` scan for functions that register hooks, the
+exception injected into an entry point, the search for leftover hooks, and a recorder of registrations."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+import pytest
+import torch
+from locations import REPO
+
+from attributions import LanguageModel
+
+PACKAGES = ("attributions", "neuronedit")
+HOOK_CALL = re.compile(r"register_\w*hooks?|saved_tensors_hooks|save_on_cpu")
+
+
+# --- (a) the scan ------------------------------------------------------------------------------------
+
+
+def _qualname(scope: list[str]) -> str:
+    parts = scope[:-1] if scope and scope[-1] == "<locals>" else scope
+    return ".".join(parts) or "<module>"
+
+
+def _scan(node: ast.AST, module: str, scope: list[str], where: str, found: dict[str, str]) -> None:
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.ClassDef):
+            _scan(child, module, [*scope, child.name], where, found)
+            continue
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            _scan(child, module, [*scope, child.name, "<locals>"], where, found)
+            continue
+        if isinstance(child, ast.Call):
+            func = child.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if HOOK_CALL.fullmatch(name):
+                found.setdefault(f"{module}:{_qualname(scope)}", f"{where}:{child.lineno}")
+        _scan(child, module, scope, where, found)
+
+
+@functools.lru_cache(maxsize=1)
+def hook_registering_functions() -> dict[str, str]:
+    """``"module:qualname"`` -> ``"file:line"`` of each function (or module body) whose own code registers a hook."""
+    found: dict[str, str] = {}
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            where = path.relative_to(REPO).as_posix()
+            _scan(ast.parse(path.read_text(encoding="utf-8"), where), module, [], where, found)
+    return found
+
+
+# --- (b) the checks ----------------------------------------------------------------------------------
+
+
+class Boom(Exception):
+    """The exception the cases raise inside an entry point."""
+
+
+def raise_if(boom: bool) -> None:
+    if boom:
+        raise Boom("raised inside the with block")
+
+
+@contextmanager
+def exploding(lm: LanguageModel, boom: bool, when: Callable[[], bool] = lambda: True) -> Iterator[None]:
+    """With ``boom``, the output embeddings raise ``Boom`` in the forward pass (the first one for which
+    ``when()`` holds); the instance attribute that does it is removed on exit."""
+    if not boom:
+        yield
+        return
+    head = lm.model.get_output_embeddings()
+    original = head.forward
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if when():
+            raise Boom("raised inside the forward pass")
+        return original(*args, **kwargs)
+
+    head.forward = forward
+    try:
+        yield
+    finally:
+        del head.forward
+
+
+def leftover_hooks(model: torch.nn.Module) -> list[str]:
+    """Every hook still installed: module hook tables, parameter and buffer hooks, global module hooks,
+    saved-tensors default hooks."""
+    left = []
+    for name, module in model.named_modules():
+        for attr, table in vars(module).items():
+            if "hook" in attr and isinstance(table, dict) and table:
+                left.append(f"{name or type(module).__name__}.{attr}: {list(table.values())}")
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        for attr in ("_backward_hooks", "_post_accumulate_grad_hooks"):
+            if getattr(tensor, attr, None):
+                left.append(f"{name}.{attr}: {dict(getattr(tensor, attr))}")
+    globals_ = torch.nn.modules.module
+    for attr in sorted(vars(globals_)):
+        table = getattr(globals_, attr)
+        if attr.startswith("_global_") and isinstance(table, dict) and table:
+            left.append(f"torch.nn.modules.module.{attr}: {table}")
+    if torch._C._autograd._top_saved_tensors_default_hooks(False) is not None:
+        left.append("saved-tensors default hooks are still active")
+    return left
+
+
+def weight_bits(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().contiguous().view(-1).view(torch.uint8).clone()
+
+
+def caller_of(frame: FrameType) -> str:
+    """``"module:qualname"`` of a frame, lambdas and comprehensions folded into the function that holds them."""
+    qualname = frame.f_code.co_qualname
+    while True:
+        head, sep, tail = qualname.rpartition(".<locals>.")
+        if not (sep and tail.startswith("<")):
+            break
+        qualname = head
+    return f"{frame.f_globals.get('__name__', '?')}:{'<module>' if qualname.startswith('<') else qualname}"
+
+
+def record_registrations(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """Wrap every hook-registering function of torch (undone with ``monkeypatch``); returns the set that
+    collects the callers (``"module:qualname"``) of the registrations made meanwhile."""
+    callers: set[str] = set()
+
+    def recording(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            callers.add(caller_of(sys._getframe(1)))
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    for owner in (torch.nn.Module, torch.Tensor, torch.nn.modules.module, torch.nn.modules):
+        for name in list(vars(owner)):
+            if HOOK_CALL.fullmatch(name) and callable(getattr(owner, name)):
+                monkeypatch.setattr(owner, name, recording(getattr(owner, name)))
+    saved_tensors_hooks = torch.autograd.graph.saved_tensors_hooks
+
+    class RecordedSavedTensorsHooks(saved_tensors_hooks):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            callers.add(caller_of(sys._getframe(1)))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd.graph, "saved_tensors_hooks", RecordedSavedTensorsHooks)
+    return callers

@@ -1,0 +1,60 @@
+"""The command line's parser: cheap to build, one spelling per option, old spellings kept as hidden aliases."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from locations import REPO
+
+from neuronedit.cli import COMMANDS, build_parser
+
+ROOT = REPO
+
+
+def _help(command: str) -> str:
+    parser = build_parser()
+    return parser._subparsers._group_actions[0].choices[command].format_help()  # type: ignore[union-attr]
+
+
+def test_every_command_has_its_module():
+    names = [module.__name__.rsplit(".", 1)[1] for module in COMMANDS]
+    assert names == ["models", "demo", "evaluate", "attribute", "explain", "edit", "apply", "transfer", "unlearn",
+                     "data"]
+    for module in COMMANDS:
+        source = Path(module.__file__).read_text()  # type: ignore[arg-type]
+        assert len(source.splitlines()) < 300, module.__name__
+
+
+def test_transfer_and_edit_spell_their_options_alike(capsys):
+    parser = build_parser()
+    new = parser.parse_args(["transfer", "--top-k", "3", "--mode", "mean", "--out", "x"])
+    old = parser.parse_args(["transfer", "--k", "3", "--edit", "mean", "--out", "x"])
+    assert (new.top_k, new.mode) == (old.top_k, old.mode) == (3, "mean")
+    assert "--k is now --top-k" in capsys.readouterr().err
+    default = parser.parse_args(["transfer", "--out", "x"])
+    assert (default.top_k, default.mode) == (50, "zero")
+    edit = parser.parse_args(["edit", "--top-k", "3", "--mode", "zero", "--out", "x"])
+    assert (edit.top_k, edit.mode) == (3, "zero")
+    shown = _help("transfer")
+    assert "--top-k" in shown and "--mode" in shown and "--k " not in shown and "--edit" not in shown
+    with pytest.raises(SystemExit):
+        parser.parse_args(["transfer", "--edit", "prune", "--out", "x"])  # the alias keeps the choices
+    with pytest.raises(SystemExit):
+        parser.parse_args(["transfer", "--k", "0", "--out", "x"])  # and the type
+
+
+def test_building_the_parser_imports_no_torch():
+    """``neuronedit --help`` starts in a blink: the package faces load their names lazily, and the
+    parser needs only light modules (``attributions.registry`` among them, which imports no torch)."""
+    code = (
+        "import sys\n"
+        "import neuronedit.cli\n"
+        "neuronedit.cli.build_parser().parse_args(['transfer', '--out', 'x'])\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'pandas', 'numpy') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
