@@ -5,11 +5,12 @@ rule and control of the transfer analysis, k=50; the attribution scores are cach
 file between runs of this script only when --scores is given), then times, in one process:
 
 * ``explain``: vocabulary projection, top contexts (one pass over the corpus for all neurons) and
-  the bias view on the located pairs;
-* the physical floor: one plain forward pass of the same windows through the same layers (top
-  contexts cannot be cheaper than reading the activations once).
+  the bias view on the located pairs (a second pass, over both sides of every pair);
+* top contexts alone, and their physical floor: one plain forward pass of the same windows through
+  the same layers (top contexts cannot be cheaper than reading the activations once).
 
-Peak RSS is read before and after. With --screenshot, headless Chromium renders explain.html to a
+Peak RSS is read after a warm-up on a quarter of the corpus and after the whole corpus: equal
+values show that memory does not grow with the corpus. With --screenshot, headless Chromium renders explain.html to a
 PNG (no network: the page has no external resources). Prints JSON.
 
     python benchmarks/bench_explain.py [--tokens 20000] [--k 50] [--out out/bench_explain] [--screenshot]
@@ -97,7 +98,7 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     from neuronedit import load_model
     from neuronedit.data import load
-    from neuronedit.explain import corpus_windows, explain
+    from neuronedit.explain import corpus_windows, explain, top_contexts
     from neuronedit.explain.html import write_html
 
     out = Path(args.out)
@@ -106,12 +107,16 @@ def main() -> None:
     tick = time.perf_counter()
     neurons, scores, pairs = _locate(lm, args.k, Path(args.scores) if args.scores else None)
     locate_s = time.perf_counter() - tick
-    rss_before = _rss_mb()
+    explain(lm, neurons, domain="gender", max_tokens=args.tokens // 4)  # warm-up on a quarter of the corpus
+    rss_quarter = _rss_mb()
     tick = time.perf_counter()
     explanation = explain(lm, neurons, domain="gender", max_tokens=args.tokens, pairs=pairs, scores=scores)
     explain_s = time.perf_counter() - tick
     rss_after = _rss_mb()
     windows = corpus_windows(lm.tokenizer, load("text").chunks(), max_tokens=args.tokens)
+    tick = time.perf_counter()
+    top_contexts(lm, neurons, windows)
+    top_s = time.perf_counter() - tick
     floor_s = _forward_floor(lm, neurons, windows)
     page = write_html(explanation, out / "explain.html", title=f"{len(neurons)} gender neurons of SmolLM2-135M")
     (out / "explain.json").write_text(json.dumps(explanation.to_dict(), indent=1))
@@ -120,9 +125,10 @@ def main() -> None:
     print(json.dumps({
         "model": lm.name, "neurons": len(neurons), "tokens": explanation.meta["tokens"],
         "threads": torch.get_num_threads(), "locate_seconds": round(locate_s, 1),
-        "explain_seconds": round(explain_s, 1), "forward_floor_seconds": round(floor_s, 1),
-        "explain_over_floor": round(explain_s / floor_s, 2), "peak_rss_mb_before": round(rss_before),
-        "peak_rss_mb_after": round(rss_after), "summary": explanation.summary_line(),
+        "explain_seconds": round(explain_s, 1), "top_contexts_seconds": round(top_s, 1),
+        "forward_floor_seconds": round(floor_s, 1), "top_contexts_over_floor": round(top_s / floor_s, 2),
+        "bias_view_pairs": len(pairs), "peak_rss_mb_after_quarter_corpus": round(rss_quarter),
+        "peak_rss_mb_after_whole_corpus": round(rss_after), "summary": explanation.summary_line(),
         "top_card": {"name": top.name, "tag": top.tagging.tag, "evidence": top.tagging.describe(),
                      "promoted": [t.token for t in top.projection.promoted],
                      "contexts": [c.text for c in top.contexts[:3]]},

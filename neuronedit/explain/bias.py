@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from attributions import LanguageModel, NeuronScores, NeuronSet, capture_activations
-from attributions.forward import input_device, max_positions, start_token_id
+from attributions import LanguageModel, NeuronScores, NeuronSet
+from attributions.forward import max_positions, start_token_id
 from attributions.objectives import pair_texts
 
 from ..metrics.bootstrap import Interval, bootstrap
+from .contexts import activations_of
 
 __all__ = ["BiasView", "bias_views", "side_activations", "wilson"]
 
@@ -45,7 +46,7 @@ def side_activations(lm: LanguageModel, neurons: NeuronSet, texts: Sequence[str]
     """Each neuron's mean activation over the tokens of each text, ``[len(texts), len(neurons)]``."""
     by_layer = neurons.by_layer()
     order = {neuron: k for k, neuron in enumerate(neurons)}
-    start, device, limit = start_token_id(lm.tokenizer), input_device(lm.model), max_positions(lm.model)
+    start, limit = start_token_id(lm.tokenizer), max_positions(lm.model)
     out = np.zeros((len(texts), len(neurons)))
     for first in range(0, len(texts), batch_size):
         chunk = texts[first : first + batch_size]
@@ -56,8 +57,7 @@ def side_activations(lm: LanguageModel, neurons: NeuronSet, texts: Sequence[str]
         for row, e in enumerate(encoded):
             ids[row, : len(e)] = torch.tensor(e)
             mask[row, : len(e)] = 1
-        with capture_activations([lm.sites[layer] for layer in by_layer]) as acts:
-            lm.model(input_ids=ids.to(device), attention_mask=mask.to(device))
+        acts = activations_of(lm, list(by_layer), ids, mask)
         keep = mask[:, 1:, None].double()  # the start token is not part of the text
         for layer, idx in by_layer.items():
             act = acts[layer][:, 1:, idx.to(acts[layer].device)].double().cpu()

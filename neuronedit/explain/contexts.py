@@ -19,7 +19,7 @@ from attributions import LanguageModel, NeuronSet, capture_activations
 from attributions.forward import input_device, start_token_id
 from attributions.hooks import pre_hooks
 
-__all__ = ["Context", "TopContexts", "corpus_windows", "top_contexts"]
+__all__ = ["Context", "TopContexts", "activations_of", "contexts_of", "corpus_windows", "top_contexts"]
 
 
 @dataclass(frozen=True)
@@ -90,16 +90,26 @@ def _stop(*_: object) -> None:
     raise _Stop
 
 
+def activations_of(lm: LanguageModel, layers: Sequence[int], ids: torch.Tensor,
+                   mask: torch.Tensor) -> dict[int, torch.Tensor]:
+    """The neuron activations ``{layer: [batch, pos, n_neurons]}`` of ``layers`` for one padded batch,
+    running the model only as far as the last of them."""
+    sites = [lm.sites[layer] for layer in sorted(layers)]
+    device = input_device(lm.model)
+    with capture_activations(sites) as acts, pre_hooks([(sites[-1].module, _stop)]), contextlib.suppress(_Stop):
+        lm.model(input_ids=ids.to(device), attention_mask=mask.to(device))
+    return acts
+
+
 @torch.no_grad()
 def top_contexts(lm: LanguageModel, neurons: NeuronSet, windows: Sequence[Sequence[int]], *, n_top: int = 8,
                  batch_size: int = 8, progress: bool = False) -> TopContexts:
     """Each neuron's ``n_top`` windows with the highest activation (one per window: its maximum)."""
-    model, by_layer = lm.model, neurons.by_layer()
+    by_layer = neurons.by_layer()
     order = {neuron: k for k, neuron in enumerate(neurons)}
     columns = {layer: torch.tensor([order[(layer, int(n))] for n in idx]) for layer, idx in by_layer.items()}
     found = TopContexts.empty(len(neurons), n_top)
-    start, device = start_token_id(lm.tokenizer), input_device(model)
-    sites = [lm.sites[layer] for layer in by_layer]
+    start = start_token_id(lm.tokenizer)
     for first in tqdm(range(0, len(windows), batch_size), desc="top contexts", disable=not progress, unit="batch"):
         chunk = windows[first : first + batch_size]
         width = 1 + max(len(w) for w in chunk)
@@ -108,9 +118,7 @@ def top_contexts(lm: LanguageModel, neurons: NeuronSet, windows: Sequence[Sequen
         for row, window in enumerate(chunk):
             ids[row, : 1 + len(window)] = torch.tensor([start, *window])
             mask[row, : 1 + len(window)] = 1
-        with capture_activations(sites) as acts, pre_hooks([(sites[-1].module, _stop)]), \
-                contextlib.suppress(_Stop):
-            model(input_ids=ids.to(device), attention_mask=mask.to(device))
+        acts = activations_of(lm, list(by_layer), ids, mask)
         values = torch.full((len(neurons), len(chunk), width - 1), -torch.inf, dtype=torch.float64)
         for layer, idx in by_layer.items():
             act = acts[layer][:, 1:, idx.to(acts[layer].device)].double().cpu()  # [batch, width-1, k_layer]

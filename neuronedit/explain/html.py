@@ -47,8 +47,8 @@ def card_html(card: NeuronCard) -> str:
                          for t in card.projection.suppressed)
     contexts = []
     for ctx in card.contexts:
-        pieces = [f"<mark>{html.escape(tok)}</mark>" if i == ctx.marked else html.escape(tok)
-                  for i, tok in enumerate(ctx.tokens)]
+        shown = [html.escape(tok.replace("\n", "\u21b5")) for tok in ctx.tokens]
+        pieces = [f"<mark>{tok}</mark>" if i == ctx.marked else tok for i, tok in enumerate(shown)]
         contexts.append(f"<div class='ne-ctx'><span class='ne-small'>{ctx.activation:.3f}</span> "
                         f"{''.join(pieces)}</div>")
     bias = "<p class='ne-small'>no bias view (no pairs given)</p>"
