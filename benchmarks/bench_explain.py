@@ -9,8 +9,9 @@ file between runs of this script only when --scores is given), then times, in on
 * top contexts alone, and their physical floor: one plain forward pass of the same windows through
   the same layers (top contexts cannot be cheaper than reading the activations once).
 
-Peak RSS is read after a warm-up on a quarter of the corpus and after the whole corpus: equal
-values show that memory does not grow with the corpus. With --screenshot, headless Chromium renders explain.html to a
+Memory: top contexts run in a fresh process for a quarter of the corpus and for all of it; each
+reports its peak RSS after loading the model and after the pass. Equal growth for both sizes shows
+that memory does not follow the corpus. With --screenshot, headless Chromium renders explain.html to a
 PNG (no network: the page has no external resources). Prints JSON.
 
     python benchmarks/bench_explain.py [--tokens 20000] [--k 50] [--out out/bench_explain] [--screenshot]
@@ -74,6 +75,28 @@ def _forward_floor(lm, neurons, windows, batch_size: int = 8) -> float:
     return time.perf_counter() - start
 
 
+def _child_peak(neurons_file: Path, tokens: int) -> dict[str, float]:
+    """Peak RSS (MB) of a fresh process after loading the model, and after top contexts over ``tokens``."""
+    import sys
+
+    done = subprocess.run([sys.executable, __file__, "--child", str(tokens), "--neurons", str(neurons_file)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _child(tokens: int, neurons_file: str) -> None:
+    from attributions import NeuronSet
+    from neuronedit import load_model
+    from neuronedit.data import load
+    from neuronedit.explain import corpus_windows, top_contexts
+
+    lm = load_model("demo")
+    neurons = NeuronSet.load(neurons_file)
+    loaded = _rss_mb()
+    top_contexts(lm, neurons, corpus_windows(lm.tokenizer, load("text").chunks(), max_tokens=tokens))
+    print(json.dumps({"after_load": round(loaded), "after_top_contexts": round(_rss_mb())}))
+
+
 def _screenshot(page: Path, png: Path) -> str | None:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
@@ -94,7 +117,12 @@ def main() -> None:
     parser.add_argument("--out", default="out/bench_explain")
     parser.add_argument("--scores", help="cache the located scores in this file")
     parser.add_argument("--screenshot", action="store_true")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--neurons", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child is not None:
+        _child(args.child, args.neurons)
+        return
     torch.set_num_threads(max(1, torch.get_num_threads()))
     from neuronedit import load_model
     from neuronedit.data import load
@@ -107,12 +135,11 @@ def main() -> None:
     tick = time.perf_counter()
     neurons, scores, pairs = _locate(lm, args.k, Path(args.scores) if args.scores else None)
     locate_s = time.perf_counter() - tick
-    explain(lm, neurons, domain="gender", max_tokens=args.tokens // 4)  # warm-up on a quarter of the corpus
-    rss_quarter = _rss_mb()
     tick = time.perf_counter()
     explanation = explain(lm, neurons, domain="gender", max_tokens=args.tokens, pairs=pairs, scores=scores)
     explain_s = time.perf_counter() - tick
-    rss_after = _rss_mb()
+    neurons.save(out / "neurons.json")
+    memory = {str(n): _child_peak(out / "neurons.json", n) for n in (args.tokens // 4, args.tokens)}
     windows = corpus_windows(lm.tokenizer, load("text").chunks(), max_tokens=args.tokens)
     tick = time.perf_counter()
     top_contexts(lm, neurons, windows)
@@ -127,8 +154,7 @@ def main() -> None:
         "threads": torch.get_num_threads(), "locate_seconds": round(locate_s, 1),
         "explain_seconds": round(explain_s, 1), "top_contexts_seconds": round(top_s, 1),
         "forward_floor_seconds": round(floor_s, 1), "top_contexts_over_floor": round(top_s / floor_s, 2),
-        "bias_view_pairs": len(pairs), "peak_rss_mb_after_quarter_corpus": round(rss_quarter),
-        "peak_rss_mb_after_whole_corpus": round(rss_after), "summary": explanation.summary_line(),
+        "bias_view_pairs": len(pairs), "memory": memory, "summary": explanation.summary_line(),
         "top_card": {"name": top.name, "tag": top.tagging.tag, "evidence": top.tagging.describe(),
                      "promoted": [t.token for t in top.projection.promoted],
                      "contexts": [c.text for c in top.contexts[:3]]},

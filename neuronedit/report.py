@@ -6,6 +6,7 @@ import base64
 import html
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,6 +91,8 @@ def _explanations(explanations: Mapping[str, Explanation] | None, out: Path) -> 
              "write-out column promotes (direct logit effect), its top-activating WikiText-2 windows, its bias view "
              "on the pairs it was located on, and a tag from the project's word lists (see docs/explaining.md).</p>"]
     for domain, explanation in explanations.items():
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", domain):
+            raise ValueError(f"domain name {domain!r} cannot name a file; use letters, digits, '-' and '_'")
         name = f"explain_{domain}.html"
         with atomic_file(out / name) as tmp:
             tmp.write_text(cards_html(explanation, title=f"{domain} neurons"), encoding="utf-8")

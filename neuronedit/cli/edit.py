@@ -64,15 +64,15 @@ def selected_neurons(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     return neurons, provenance
 
 
-def _check_fingerprint(args: argparse.Namespace, lm: Any, fingerprint: str | None) -> None:
+def check_fingerprint(args: argparse.Namespace, lm: Any, fingerprint: str | None) -> None:
     """Scores computed on other weights are refused unless --force."""
     if not fingerprint or fingerprint == lm.fingerprint():
         return
     message = (f"{args.scores} was computed on weights with fingerprint {fingerprint}, this "
                f"model's are {lm.fingerprint()} (another checkpoint of the same shape?)")
     if not args.force:
-        raise ValueError(f"{message}; give the --model the scores were made on, or --force to edit anyway")
-    print(f"warning: {message}; editing anyway (--force)", file=sys.stderr)
+        raise ValueError(f"{message}; give the --model the scores were made on, or --force to use them anyway")
+    print(f"warning: {message}; using them anyway (--force)", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     layers = Counter(layer for layer, _ in neurons)
     print("layers: " + ", ".join(f"L{layer}x{count}" for layer, count in sorted(layers.items())))
     lm = load_model(args.model)
-    _check_fingerprint(args, lm, provenance.get("fingerprint"))
+    check_fingerprint(args, lm, provenance.get("fingerprint"))
     if args.mode == "scale":
         edit = scale_(lm, neurons, args.factor, provenance=provenance)
     elif args.mode == "mean":

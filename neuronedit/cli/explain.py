@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from typing import Any
 
 from .args import DEFAULT_K, POSITIVE, RULES, add_model, add_output, add_quiet, check_output_dir, int_at_least
@@ -26,33 +25,56 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--split", choices=("dev", "test"), help="split of --data (default: the scores' split)")
     parser.add_argument("--domain", choices=DOMAINS,
                         help="word list for the tags (default: from the data, else gender)")
+    parser.add_argument("--force", action="store_true", help="explain even when the scores were computed on other "
+                        "weights")
     parser.add_argument("--n-top", type=int_at_least(1), default=8, help="top contexts per neuron (default 8)")
     add_output(parser, "folder for explain.html and explain.json")
     add_quiet(parser, "no progress bars")
     parser.set_defaults(func=run)
 
 
-def _pairs(spec: str | None, split: str | None, bias_type: str | None, limit: int | None) -> list[Any]:
-    """Pair items of ``spec`` for the bias view (none for text data), the first ``limit`` as attribution took."""
-    if not spec:
-        return []
-    from ..data import load
+def _pairs(spec: str, split: str | None, bias_type: str | None, limit: int | None, flag: str) -> list[Any]:
+    """Pair items of ``spec`` for the bias view, the first ``limit`` (as attribution took them)."""
+    from ..data import TextCorpus, load
 
     items = load(spec, split=split, bias_type=bias_type)
-    return [item for item in items if hasattr(item, "more")][:limit]
+    if isinstance(items, TextCorpus) or not all(hasattr(item, "more") for item in items):
+        raise ValueError(f"{flag} {spec} is not pair data; the bias view needs minimal pairs "
+                         "(stereoset, crows, winobias, probes:DOMAIN)")
+    return list(items)[:limit]
 
 
-def _domain(args: argparse.Namespace, pairs: list[Any], meta: dict[str, Any]) -> str:
-    if args.domain:
-        return str(args.domain)
-    kinds = Counter(str(getattr(p, "bias_type", "")) for p in pairs)
-    kinds.update([str(meta.get("bias_type") or "")])
-    for kind, _ in kinds.most_common():
-        for domain in DOMAINS:
-            if kind.startswith(domain):
-                return domain
-    data = str(meta.get("data") or args.data or "")
-    return next((d for d in DOMAINS if d in data), "gender")
+def _domain_of(text: str) -> str | None:
+    return next((d for d in DOMAINS if text.startswith(d) or f":{d}" in text), None)
+
+
+def _from_meta(meta: dict[str, Any], scores_file: str) -> dict[str, Any]:
+    """The located data's spec, split, bias type and limit from a scores file's metadata, type-checked."""
+    wanted = {"data": str, "split": str, "bias_type": str, "limit": int}
+    found = {}
+    for key, kind in wanted.items():
+        value = meta.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise ValueError(f"{scores_file}: metadata '{key}' must be a {kind.__name__} or null, not {value!r}; "
+                             "recompute the scores with neuronedit attribute")
+        found[key] = value
+    return found
+
+
+def _bias_pairs(args: argparse.Namespace, located: dict[str, Any], domain: str | None) -> list[Any]:
+    """--data (filtered to the domain's bias type), else the data the scores were located on (skipped,
+    with a warning, when it is not pair data or cannot be read any more)."""
+    import sys
+
+    if args.data:
+        return _pairs(args.data, args.split, domain, None, "--data")
+    if not located["data"]:
+        return []
+    try:
+        return _pairs(located["data"], located["split"], located["bias_type"], located["limit"], "the scores' data")
+    except (ValueError, OSError) as err:
+        print(f"warning: no bias view: {err}", file=sys.stderr)
+        return []
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,31 +86,36 @@ def run(args: argparse.Namespace) -> int:
     from ..explain import explain
     from ..explain.html import cards_html
     from ..loading import load_model
-    from .edit import selected_neurons
+    from .edit import check_fingerprint, selected_neurons
 
     if bool(args.scores) == bool(args.neurons):
         raise ValueError("give exactly one of --scores FILE (select neurons) or --neurons FILE (a saved NeuronSet)")
+    if args.neurons and (args.top_k or args.rule):
+        raise ValueError("--top-k and --rule select from --scores; with --neurons every neuron in the file is "
+                         "explained")
+    if args.split and not args.data:
+        raise ValueError("--split chooses the half of --data; without --data the scores' own split is used")
     out = check_output_dir(args.out, overwrite=args.overwrite)
     corpus = load(args.corpus)
     if not isinstance(corpus, TextCorpus):
         raise ValueError(f"--corpus takes text:PATH (or text, the bundled text), not {args.corpus}")
-    meta: dict[str, Any] = {}
+    located: dict[str, Any] = dict.fromkeys(("data", "split", "bias_type", "limit"))
     scores = None
     if args.scores:
         from attributions import NeuronScores
 
         scores = NeuronScores.load(args.scores)
-        meta = scores.meta
+        located = _from_meta(scores.meta, args.scores)
     neurons, _ = selected_neurons(args)
-    if args.data:
-        pairs = _pairs(args.data, args.split, None, None)
-    else:
-        pairs = _pairs(meta.get("data"), meta.get("split"), meta.get("bias_type"), meta.get("limit"))
-    domain = _domain(args, pairs, meta)
+    domain = args.domain or _domain_of(located["bias_type"] or "") or _domain_of(located["data"] or "")
+    pairs = _bias_pairs(args, located, domain)
+    domain = domain or "gender"
     lm = load_model(args.model)
+    if scores is not None:
+        check_fingerprint(args, lm, scores.meta.get("fingerprint"))
     explanation = explain(lm, neurons, domain=domain, text=corpus.chunks(), max_tokens=args.tokens, n_top=args.n_top,
                           pairs=pairs or None, scores=scores, progress=not args.quiet)
-    explanation.meta.update(corpus=args.corpus, data=args.data or meta.get("data"), scores=args.scores,
+    explanation.meta.update(corpus=args.corpus, data=args.data or located["data"], scores=args.scores,
                             neurons=args.neurons)
     with atomic_dir(out, overwrite=args.overwrite) as tmp:
         (tmp / "explain.json").write_text(json.dumps(explanation.to_dict(), indent=1))

@@ -117,11 +117,16 @@ def run(args: argparse.Namespace) -> int:
     if args.explain_tokens and result.selected:
         from ..analysis.transfer import domains_from
         from ..explain import explain_domains
+        from .explain import DOMAINS
 
         pairs = {d.name: d.attribution for d in domains_from(args.domains, args.data, max_items=args.max_items)}
-        explanations = explain_domains(lm, result.selected, max_tokens=args.explain_tokens, pairs=pairs,
-                                       scores=result.scores, n_boot=args.n_boot, progress=not args.quiet)
-        for explanation in explanations.values():
+        known = {d: s for d, s in result.selected.items() if d in DOMAINS}  # the tags' word lists
+        try:
+            explanations = explain_domains(lm, known, max_tokens=args.explain_tokens, pairs=pairs,
+                                           scores=result.scores, n_boot=args.n_boot, progress=not args.quiet)
+        except (ValueError, RuntimeError) as err:  # the matrix is done: write the report without cards
+            print(f"warning: no neuron cards in the report: {err}", file=sys.stderr)
+        for explanation in (explanations or {}).values():
             say(explanation.summary_line())
     command = "neuronedit " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     with atomic_dir(out, overwrite=args.overwrite) as tmp:

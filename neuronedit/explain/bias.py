@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from attributions import LanguageModel, NeuronScores, NeuronSet
-from attributions.forward import max_positions, start_token_id
+from attributions.forward import max_positions
 from attributions.objectives import pair_texts
 
 from ..metrics.bootstrap import Interval, bootstrap
@@ -41,26 +41,32 @@ def wilson(share: float, n: int, z: float = 1.96) -> Interval:
 
 
 @torch.no_grad()
-def side_activations(lm: LanguageModel, neurons: NeuronSet, texts: Sequence[str], *,
+def side_activations(lm: LanguageModel, neurons: NeuronSet, requests: Sequence[tuple[str, str]], *,
                      batch_size: int = 16) -> np.ndarray:
-    """Each neuron's mean activation over the tokens of each text, ``[len(texts), len(neurons)]``."""
+    """Each neuron's mean activation over the tokens of each ``(prefix, text)`` request's text,
+    ``[len(requests), len(neurons)]``. Encoded as the scorers encode it (start token, prefix, then
+    the text with a leading space); the prefix is context, not averaged."""
+    from ..scoring import encode_request
+
     by_layer = neurons.by_layer()
     order = {neuron: k for k, neuron in enumerate(neurons)}
-    start, limit = start_token_id(lm.tokenizer), max_positions(lm.model)
-    out = np.zeros((len(texts), len(neurons)))
-    for first in range(0, len(texts), batch_size):
-        chunk = texts[first : first + batch_size]
-        encoded = [[start, *lm.tokenizer(t, add_special_tokens=False)["input_ids"]][:limit] for t in chunk]
-        width = max(len(e) for e in encoded)
+    limit = max_positions(lm.model)
+    out = np.zeros((len(requests), len(neurons)))
+    for first in range(0, len(requests), batch_size):
+        encoded = [encode_request(lm.tokenizer, prefix, text) for prefix, text in requests[first : first + batch_size]]
+        width = max(len(ids) for ids, _ in encoded)
+        if limit is not None and width > limit:
+            raise ValueError(f"a pair of {width} tokens exceeds the model's context of {limit}")
         ids = torch.full((len(encoded), width), lm.pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
-        for row, e in enumerate(encoded):
-            ids[row, : len(e)] = torch.tensor(e)
-            mask[row, : len(e)] = 1
+        keep = torch.zeros((len(encoded), width, 1), dtype=torch.float64)
+        for row, (tokens, begin) in enumerate(encoded):
+            ids[row, : len(tokens)] = torch.tensor(tokens)
+            mask[row, : len(tokens)] = 1
+            keep[row, begin : len(tokens)] = 1  # the text's tokens only
         acts = activations_of(lm, list(by_layer), ids, mask)
-        keep = mask[:, 1:, None].double()  # the start token is not part of the text
         for layer, idx in by_layer.items():
-            act = acts[layer][:, 1:, idx.to(acts[layer].device)].double().cpu()
+            act = acts[layer][:, :, idx.to(acts[layer].device)].double().cpu()
             means = (act * keep).sum(1) / keep.sum(1).clamp(min=1)  # [batch, k_layer]
             cols = [order[(layer, int(n))] for n in idx]
             out[first : first + len(encoded), cols] = means.numpy()
@@ -73,8 +79,8 @@ def bias_views(lm: LanguageModel, neurons: NeuronSet, pairs: Sequence[Any], scor
     if not pairs:
         raise ValueError("the bias view needs at least one pair")
     parts = [pair_texts(p) for p in pairs]
-    more = side_activations(lm, neurons, [f"{pre} {m}".strip() for m, _, pre in parts])
-    less = side_activations(lm, neurons, [f"{pre} {ls}".strip() for _, ls, pre in parts])
+    more = side_activations(lm, neurons, [(pre, m) for m, _, pre in parts])
+    less = side_activations(lm, neurons, [(pre, other) for _, other, pre in parts])
     views = []
     for k, (layer, n) in enumerate(neurons):
         diff = more[:, k] - less[:, k]

@@ -127,9 +127,9 @@ def explain_domains(lm: LanguageModel, neurons: Mapping[str, NeuronSet], *, text
     windows = corpus_windows(lm.tokenizer, text, window=window, max_tokens=max_tokens)
     union = NeuronSet(dict.fromkeys(n for chosen in neurons.values() for n in chosen))
     position = {n: k for k, n in enumerate(union)}
+    projections = vocab_projection(lm, union, k_tokens)  # first: it fails fast (e.g. offloaded weights)
     found = top_contexts(lm, union, windows, n_top=n_top, batch_size=batch_size, progress=progress)
     contexts = contexts_of(lm, found, windows)
-    projections = vocab_projection(lm, union, k_tokens)
     out = {}
     for domain, chosen in neurons.items():
         domain_pairs = (pairs or {}).get(domain)

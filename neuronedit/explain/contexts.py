@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -19,7 +20,7 @@ from attributions import LanguageModel, NeuronSet, capture_activations
 from attributions.forward import input_device, start_token_id
 from attributions.hooks import pre_hooks
 
-__all__ = ["Context", "TopContexts", "activations_of", "contexts_of", "corpus_windows", "top_contexts"]
+__all__ = ["Context", "TopContexts", "activations_of", "contexts_of", "corpus_windows", "decode_pieces", "top_contexts"]
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,17 @@ def top_contexts(lm: LanguageModel, neurons: NeuronSet, windows: Sequence[Sequen
     return found
 
 
+def decode_pieces(tokenizer: Any, ids: Sequence[int]) -> list[str]:
+    """The text each token adds to the decoded span, so that the pieces join to ``decode(ids)``
+    (decoding tokens one by one would drop SentencePiece's leading spaces)."""
+    pieces, previous = [], ""
+    for end in range(1, len(ids) + 1):
+        text = tokenizer.decode(list(ids[:end]))
+        pieces.append(text[len(previous):] if text.startswith(previous) else text)
+        previous = text
+    return pieces
+
+
 def contexts_of(lm: LanguageModel, found: TopContexts, windows: Sequence[Sequence[int]], *, before: int = 12,
                 after: int = 4) -> list[list[Context]]:
     """Decoded :class:`Context` lists, one per neuron, from :func:`top_contexts`."""
@@ -141,7 +153,7 @@ def contexts_of(lm: LanguageModel, found: TopContexts, windows: Sequence[Sequenc
                 continue
             ids = windows[win]
             low = max(0, pos - before)
-            tokens = tuple(lm.tokenizer.decode([t]) for t in ids[low : pos + after + 1])
+            tokens = tuple(decode_pieces(lm.tokenizer, ids[low : pos + after + 1]))
             contexts.append(Context(win, pos, value, tokens, pos - low))
         out.append(contexts)
     return out

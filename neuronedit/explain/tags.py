@@ -4,7 +4,7 @@ No language model writes them. The word lists below are the project's own; a tag
 matched and how often, so a reader can check it against the card. In order of precedence:
 
 * ``pronoun-writer``: at least ``min_tokens`` of the top promoted tokens are personal pronouns;
-* ``group-term``: at least ``min_tokens`` of them are group terms of the domain;
+* ``group-term``: at least ``min_tokens`` of them are group terms of the domain other than pronouns;
 * ``gendered-context`` (``race-context``, ``religion-context``): at least half of the top contexts
   contain a group term of the domain, and at least twice the share of ordinary corpus windows;
 * ``unclear``: none of these.

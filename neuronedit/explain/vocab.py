@@ -35,6 +35,7 @@ FINAL_NORMS: dict[str, str] = {
 MASKED_HEADS: dict[str, Callable[[Any, torch.Tensor], torch.Tensor]] = {  # model: its own head classes
     "bert": lambda m, x: m.cls.predictions(x),
     "roberta": lambda m, x: m.lm_head(x),
+    "xlm-roberta": lambda m, x: m.lm_head(x),
 }
 """The whole output head of masked LMs, ``head(model, hidden [n, d_model]) -> logits [n, vocab]``."""
 
@@ -54,51 +55,75 @@ class VocabProjection:
     suppressed: tuple[TokenValue, ...]
 
 
-def _final_norm(lm: LanguageModel) -> nn.Module:
-    """The norm applied before the unembedding: from :data:`FINAL_NORMS`, else the last module named
-    like a norm that is not inside a layer (registration order puts the final norm after the layers)."""
+def _final_norm(lm: LanguageModel) -> nn.Module | None:
+    """The norm applied before the unembedding: from :data:`FINAL_NORMS` (None where the config has
+    none, e.g. post-LN OPT-350m), else the last norm module outside the layers (registration order
+    puts the final norm after them)."""
     model = lm.model
     path = FINAL_NORMS.get(str(getattr(model.config, "model_type", "")))
     if path is not None:
-        return model.get_submodule(path)
-    inside = tuple(site.name.rsplit(".mlp", 1)[0] + "." for site in lm.sites)
-    norms = [(name, module) for name, module in model.named_modules()
-             if type(module).__name__.lower().endswith("norm") and not name.startswith(inside)]
+        owner, _, leaf = path.rpartition(".")
+        return getattr(model.get_submodule(owner), leaf, None)
+    blocks = [site.block for site in lm.sites if site.block is not None]
+    inside = {id(m) for block in blocks for m in block.modules()}
+    norms = [module for module in model.modules()
+             if type(module).__name__.lower().endswith("norm") and id(module) not in inside]
     if not norms:
         raise ValueError(f"no final norm found in {type(model).__name__}; add its path under config.model_type "
                          f"{getattr(model.config, 'model_type', '')!r} to neuronedit.explain.vocab.FINAL_NORMS")
-    return norms[-1][1]
+    return norms[-1]
 
 
-def _norm_scale(norm: nn.Module, columns: torch.Tensor) -> torch.Tensor:
+def _norm_scale(norm: nn.Module | None, columns: torch.Tensor) -> torch.Tensor:
     """``columns [d_model, n]`` with the norm's centring (LayerNorm) and per-dimension scale applied."""
+    if norm is None:
+        return columns
     if isinstance(norm, nn.LayerNorm) or ("LayerNorm" in type(norm).__name__ and hasattr(norm, "bias")):
         columns = columns - columns.mean(dim=0, keepdim=True)
         weight = getattr(norm, "weight", None)
-        return columns if weight is None else columns * weight.detach().double()[:, None]
+        return columns if weight is None else columns * weight.detach().to(columns.device).double()[:, None]
     # RMS-style norms: norm(ones) = scale / sqrt(1 + eps); the scale may be (1 + weight), so read it off the module
     eps = float(getattr(norm, "variance_epsilon", getattr(norm, "eps", 0.0)) or 0.0)
-    ones = torch.ones(1, columns.shape[0], dtype=next(norm.parameters()).dtype, device=columns.device)
+    param = next(norm.parameters())
     with torch.no_grad():
-        scale = norm(ones)[0].double() * (1.0 + eps) ** 0.5
-    return columns * scale[:, None]
+        scale = norm(torch.ones(1, columns.shape[0], dtype=param.dtype, device=param.device))[0]
+    return columns * (scale.double().to(columns.device) * (1.0 + eps) ** 0.5)[:, None]
+
+
+def _columns(lm: LanguageModel, neurons: NeuronSet, device: torch.device) -> torch.Tensor:
+    """Write-out columns ``[d_model, n]`` (float64 on ``device``), through each layer's norm of the MLP
+    output where the architecture has one (Gemma 2/3's ``post_feedforward_layernorm``)."""
+    columns = []
+    for layer, n in neurons:
+        site = lm.sites[layer]
+        column = site.write_out[:, n].detach().to(device).double()[:, None]
+        post = getattr(site.block, "post_feedforward_layernorm", None) if site.block is not None else None
+        columns.append(_norm_scale(post, column))
+    return torch.cat(columns, dim=1)
 
 
 @torch.no_grad()
-def write_out_logits(lm: LanguageModel, neurons: NeuronSet) -> torch.Tensor:
-    """The direct logit effect of one unit of each neuron's activation, ``[len(neurons), vocab]`` (float64)."""
+def write_out_logits(lm: LanguageModel, neurons: NeuronSet, *, chunk: int = 8192) -> torch.Tensor:
+    """The direct logit effect of one unit of each neuron's activation, ``[len(neurons), vocab]``
+    (float64, on the CPU; the unembedding is read ``chunk`` rows at a time)."""
     model, arch = lm.model, str(getattr(lm.model.config, "model_type", ""))
-    columns = torch.stack([lm.sites[layer].write_out[:, n].detach().double() for layer, n in neurons], dim=1)
+    offloaded = [name for name, p in model.named_parameters() if p.device.type == "meta"]
+    if offloaded:
+        raise ValueError(f"the vocabulary projection needs the weights in memory, but {len(offloaded)} parameters "
+                         f"(e.g. {offloaded[0]}) are offloaded; load the model without disk/CPU offload")
+    unembed = cast("PreTrainedModel", model).get_output_embeddings().weight  # [vocab, d_model]
+    columns = _columns(lm, neurons, unembed.device)
     if arch in MASKED_HEADS:
-        hidden = columns.T.to(next(model.parameters()).dtype)
+        hidden = columns.T.to(unembed.dtype)
         head = MASKED_HEADS[arch]
-        return (head(model, hidden) - head(model, torch.zeros_like(hidden[:1]))).double()
+        return (head(model, hidden) - head(model, torch.zeros_like(hidden[:1]))).double().cpu()
     scaled = _norm_scale(_final_norm(lm), columns)  # [d_model, n]
     project_out = getattr(getattr(getattr(model, "model", None), "decoder", None), "project_out", None)
     if project_out is not None:  # OPT with a smaller word-embedding size
-        scaled = project_out.weight.detach().double() @ scaled
-    unembed = cast("PreTrainedModel", model).get_output_embeddings().weight.detach().double()  # [vocab, d_model]
-    return (unembed @ scaled).T
+        scaled = project_out.weight.detach().to(scaled.device).double() @ scaled
+    parts = [(unembed[first : first + chunk].detach().double() @ scaled).T.cpu()
+             for first in range(0, unembed.shape[0], chunk)]
+    return torch.cat(parts, dim=1)
 
 
 def _token(tokenizer: object, index: int) -> str:

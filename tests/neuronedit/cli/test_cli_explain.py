@@ -52,3 +52,30 @@ def test_explain_bad_inputs_exit_2_with_the_fix(tmp_path):
     out_of_range = _cli("explain", "--model", model, "--neurons", str(far), "--out", str(tmp_path / "z"))
     assert out_of_range.returncode == 2 and "10000" in out_of_range.stderr and "Traceback" not in out_of_range.stderr
     assert not (tmp_path / "z").exists()
+
+
+def test_explain_refuses_text_data_other_weights_and_ignored_flags(tmp_path):
+    model = str(tiny_model_dir(tmp_path / "m"))
+    other = str(tiny_model_dir(tmp_path / "other", seed=1))
+    NeuronSet([(0, 1)]).save(tmp_path / "n.json")
+    text = tmp_path / "t.txt"
+    text.write_text("the nurse said that she was home\n")
+    as_data = _cli("explain", "--model", model, "--neurons", str(tmp_path / "n.json"), "--data", f"text:{text}",
+                   "--out", str(tmp_path / "a"))
+    assert as_data.returncode == 2 and "is not pair data" in as_data.stderr and "Traceback" not in as_data.stderr
+    ignored = _cli("explain", "--model", model, "--neurons", str(tmp_path / "n.json"), "--top-k", "3",
+                   "--out", str(tmp_path / "b"))
+    assert ignored.returncode == 2 and "--top-k and --rule select from --scores" in ignored.stderr
+    split = _cli("explain", "--model", model, "--neurons", str(tmp_path / "n.json"), "--split", "dev",
+                 "--out", str(tmp_path / "c"))
+    assert split.returncode == 2 and "--split chooses the half of --data" in split.stderr
+    scores = tmp_path / "s.safetensors"
+    assert _cli("attribute", "--model", model, "--data", "probes:gender", "--split", "dev", "--limit", "4",
+                "--no-control", "--out", str(scores), "--quiet").returncode == 0
+    foreign = _cli("explain", "--model", other, "--scores", str(scores), "--rule", "top", "--top-k", "2",
+                   "--tokens", "100", "--out", str(tmp_path / "d"))
+    assert foreign.returncode == 2 and "fingerprint" in foreign.stderr and not (tmp_path / "d").exists()
+    forced = _cli("explain", "--model", other, "--scores", str(scores), "--rule", "top", "--top-k", "2",
+                  "--tokens", "100", "--force", "--out", str(tmp_path / "d"), "--quiet")
+    assert forced.returncode == 0, forced.stderr
+    assert "using them anyway" in forced.stderr

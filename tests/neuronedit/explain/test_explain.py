@@ -79,7 +79,7 @@ def test_planted_neuron_ranks_she_first_and_fires_exactly_on_the_planted_positio
     assert got == sorted(planted_at.items())
     assert bool((found.values[0] > 1.0).all())
     contexts = contexts_of(lm, found, windows, before=2, after=1)[0]
-    assert all(c.tokens[c.marked] == PLANTED for c in contexts)
+    assert all(c.tokens[c.marked].strip() == PLANTED for c in contexts)
 
 
 def _brute_force(lm, neurons, windows, n_top):
@@ -121,6 +121,8 @@ def _hand_projection(model, arch, layer, n):
                   "phi": "model.layers.{}.mlp.fc2"}
     down = model.get_submodule(site_paths.get(arch, "model.layers.{}.mlp.down_proj").format(layer))
     w = (down.weight[n] if isinstance(down, Conv1D) else down.weight[:, n]).double()  # Conv1D stores [in, out]
+    if arch == "gemma2":  # the MLP output passes its own norm before the residual add
+        w = w * (1 + model.model.layers[layer].post_feedforward_layernorm.weight.double())
     norms = {"gpt2": "transformer.ln_f", "gpt_neo": "transformer.ln_f", "gpt_neox": "gpt_neox.final_layer_norm",
              "opt": "model.decoder.final_layer_norm", "phi": "model.final_layernorm"}
     norm = model.get_submodule(norms.get(arch, "model.norm"))
@@ -143,7 +145,8 @@ def test_projection_matches_a_hand_computation_on_every_causal_architecture(arch
     neurons = NeuronSet([(1, 2), (0, 40)])
     got = write_out_logits(lm, neurons)
     for k, (layer, n) in enumerate(neurons):
-        torch.testing.assert_close(got[k], _hand_projection(lm.model, arch, layer, n), atol=1e-9, rtol=1e-9)
+        # the norm scale is read off the float32 module: agreement to float32 precision
+        torch.testing.assert_close(got[k], _hand_projection(lm.model, arch, layer, n), atol=1e-7, rtol=1e-6)
 
 
 @pytest.mark.parametrize("arch", ["bert", "roberta"])
@@ -187,13 +190,13 @@ def test_explain_end_to_end_on_a_tiny_model(tmp_path):
     explanation = explain(lm, neurons, text=text, window=8, max_tokens=64, n_top=3, pairs=pairs, n_boot=50)
     first = explanation.cards[0]
     assert first.name == f"L{LAYER}.N{NEURON}" and first.projection.promoted[0].token == "she"
-    assert all(c.tokens[c.marked] == PLANTED for c in first.contexts)
+    assert all(c.tokens[c.marked].strip() == PLANTED for c in first.contexts)
     assert first.bias is not None and first.bias.more == pytest.approx(first.bias.less)  # same nurse on both sides
     assert explanation.summary_line().startswith("of 2 gender neurons, ")
     body = json.loads(json.dumps(explanation.to_dict()))
     assert body["cards"][0]["name"] == first.name and body["summary"] == explanation.summary()
     page = write_html(explanation, tmp_path / "explain.html").read_text()
-    assert f"id='{first.name}'" in page and "<mark>nurse</mark>" in page
+    assert f"id='{first.name}'" in page and "nurse</mark>" in page
     assert "http://" not in page and "https://" not in page and "<script" not in page
     with pytest.raises(ValueError, match="empty"):
         explain(lm, NeuronSet(), text=text)
@@ -222,3 +225,41 @@ def test_one_pass_for_several_domains_gives_the_cards_of_separate_runs():
                                  (a.projection.suppressed, b.projection.suppressed)):
                 assert [t.id for t in mine] == [t.id for t in theirs]
                 assert [t.value for t in mine] == pytest.approx([t.value for t in theirs], abs=1e-12)
+
+
+def test_a_model_without_a_final_norm_projects_the_raw_column():
+    lm = tiny_lm("opt", seed=0)
+    lm.model.model.decoder.final_layer_norm = None  # post-LN OPT (e.g. opt-350m) has none
+    got = write_out_logits(lm, NeuronSet([(1, 4)]))[0]
+    column = lm.model.model.decoder.layers[1].fc2.weight[:, 4].double()
+    expected = lm.model.get_output_embeddings().weight.double() @ column
+    torch.testing.assert_close(got, expected.detach())
+
+
+def test_context_tokens_keep_their_spaces_for_tokenizers_that_strip_a_lone_token():
+    """Decoding token by token drops SentencePiece's leading space; contexts are decoded incrementally."""
+    from neuronedit.explain.contexts import decode_pieces
+
+    words = {1: " the", 2: " nurse", 3: " said"}
+
+    class Stripping:  # decodes like SentencePiece: a lone token loses its leading space
+        def decode(self, ids):
+            return "".join(words[i] for i in ids).lstrip(" ")
+
+    assert decode_pieces(Stripping(), [1, 2, 3]) == ["the", " nurse", " said"]
+
+
+def test_side_activations_average_the_text_tokens_only_not_the_prefix():
+    from neuronedit.explain.bias import side_activations
+    from neuronedit.scoring import encode_request
+
+    lm = tiny_lm("llama", seed=4)
+    neurons = NeuronSet([(1, 3), (0, 8)])
+    requests = [("the nurse said that", "she was home"), ("", "he was home"), ("a doctor", "they work")]
+    got = side_activations(lm, neurons, requests, batch_size=2)
+    for row, (prefix, text) in enumerate(requests):
+        ids, begin = encode_request(lm.tokenizer, prefix, text)
+        for k, (layer, n) in enumerate(neurons):
+            with capture_activations([lm.sites[layer]]) as acts, torch.no_grad():
+                lm.model(input_ids=torch.tensor([ids]))
+            assert got[row, k] == pytest.approx(float(acts[layer][0, begin:, n].double().mean()), abs=1e-6)
