@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         scores = NeuronScores.load(args.scores)
         located = _from_meta(scores.meta, args.scores)
     neurons, _ = selected_neurons(args)
-    domain = args.domain or _domain_of(located["bias_type"] or "") or _domain_of(located["data"] or "")
+    domain = (args.domain or _domain_of(located["bias_type"] or "") or _domain_of(located["data"] or "")
+              or _domain_of(args.data or ""))
     pairs = _bias_pairs(args, located, domain)
     domain = domain or "gender"
     lm = load_model(args.model)
