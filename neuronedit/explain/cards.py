@@ -117,6 +117,7 @@ def explain_domains(lm: LanguageModel, neurons: Mapping[str, NeuronSet], *, text
     for domain, chosen in neurons.items():
         chosen.check_fits(widths, f"{domain} neurons to explain")
     started = time.time()
+    fingerprint = lm.fingerprint()  # hashes every weight: once, not once per domain
     if text is None:
         from ..data import load
 
@@ -144,7 +145,7 @@ def explain_domains(lm: LanguageModel, neurons: Mapping[str, NeuronSet], *, text
                                  base_share=base)
             score = float(domain_scores.scores[layer, n]) if domain_scores is not None else None
             cards.append(NeuronCard(layer, n, rank + 1, projection, tuple(ctx), tagging, score, view))
-        meta = {"model": lm.name, "fingerprint": lm.fingerprint(), "tokens": sum(len(w) for w in windows),
+        meta = {"model": lm.name, "fingerprint": fingerprint, "tokens": sum(len(w) for w in windows),
                 "windows": len(windows), "window": window, "n_top": n_top, "pairs": len(domain_pairs or []),
                 "base_share": round(base, 4), "seconds": round(time.time() - started, 1)}
         out[domain] = Explanation(domain, cards, meta)
