@@ -25,9 +25,29 @@ from attributions.forward import accepts_logits_to_keep, input_device, logits_at
 from .masked_scoring import pll_shared_tokens
 
 __all__ = [
-    "TextScores", "encode_request", "is_masked_lm", "max_positions", "pll_shared_tokens", "score_encoded",
-    "score_texts", "start_token_id",
+    "WHOLE_SEQUENCES",
+    "TextScores",
+    "context_limit",
+    "encode_request",
+    "is_masked_lm",
+    "max_positions",
+    "pll_shared_tokens",
+    "score_encoded",
+    "score_texts",
+    "start_token_id",
 ]
+
+WHOLE_SEQUENCES = "_neuronedit_whole_sequences"
+"""Set on a model (by :func:`neuronedit.baselines.self_debiased`) whose forward pass needs each whole
+input: the scorers then skip the shared-prefix key/value cache. Its value is how many positions the
+forward pass adds to each input (a debiasing prefix), which the context limit must leave free."""
+
+
+def context_limit(model: torch.nn.Module) -> int | None:
+    """The longest input the scorers may pass: the model's context minus the positions a forward-pass
+    edit adds (:data:`WHOLE_SEQUENCES`); None when the model has no fixed context."""
+    limit = max_positions(model)
+    return None if limit is None else limit - int(getattr(model, WHOLE_SEQUENCES, 0) or 0)
 
 
 @dataclass
@@ -101,14 +121,14 @@ def score_encoded(
     ``ids[:begin]`` (``ids[0]`` is the start token). :func:`score_texts` tokenizes and calls this; the
     association measures call it with sequences cut after the span they score."""
     model = lm.model
-    limit = max_positions(model)
+    limit = context_limit(model)
     for index, (ids, begin) in enumerate(encoded):
         if len(ids) <= begin:
             raise ValueError(f"request {index}: the text to score is empty")
         if limit is not None and len(ids) > limit:
             raise ValueError(f"request {index}: {len(ids)} tokens exceed the model's context of {limit}")
     pad = lm.pad_id
-    if share_prefix and not is_masked_lm(model):
+    if share_prefix and not is_masked_lm(model) and not getattr(model, WHOLE_SEQUENCES, 0):
         return _score_shared(model, encoded, pad, batch_size=batch_size, progress=progress, desc=desc)
     return _score_plain(model, encoded, pad, batch_size=batch_size, padding_side=padding_side,
                         progress=progress, desc=desc)

@@ -189,6 +189,68 @@ def _transfer_matrix(lm: LanguageModel) -> Any:
                            ppl_tokens=200)
 
 
+GENDERED = ["the man was lazy at work", "he lived in paris", "the nurse said that he was home", "she is rich"]
+LEACE_FIT = "neuronedit.baselines.leace:fit_leace"
+LEACE_ERASED = "neuronedit.baselines.leace:erased"
+SELF_DEBIAS = "neuronedit.baselines.self_debias:self_debiased"
+
+
+def _fit_leace(lm: LanguageModel) -> Any:
+    from neuronedit.baselines import fit_leace
+
+    return fit_leace(lm, GENDERED, "gender")
+
+
+def _fit_leace_case(lm: LanguageModel, boom: bool) -> None:
+    """Fitting stops each pass at the fitted block, before the head: the exception run makes the first
+    block raise in its second pass (layer 1's fit, with layer 0's eraser and the capture hook in place)."""
+    block = lm.sites[0].block
+    original, calls = block.forward, [0]
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] > 1:
+            raise Boom("raised inside the first block")
+        return original(*args, **kwargs)
+
+    if boom:
+        block.forward = forward
+    try:
+        _fit_leace(lm)
+    finally:
+        if boom:
+            del block.forward
+    assert not boom or calls[0] > 1
+
+
+def _erased(lm: LanguageModel) -> Any:
+    from neuronedit.baselines import erased
+
+    return erased(lm, _fit_leace(lm))
+
+
+def _self_debiased(lm: LanguageModel) -> Any:
+    from neuronedit.baselines import self_debiased
+
+    return self_debiased(lm, ["gender", "race"])
+
+
+def _second_call() -> Callable[[LanguageModel], bool]:
+    """True from the second forward pass on: the exception rises in the hook's own (prefixed) pass."""
+    calls = [0]
+
+    def when(_lm: LanguageModel) -> bool:
+        calls[0] += 1
+        return calls[0] >= 2
+
+    return when
+
+
+def _self_debiased_score(lm: LanguageModel) -> Any:
+    with _self_debiased(lm):
+        return _score(lm)
+
+
 def _grad_enabled(_lm: LanguageModel) -> bool:
     return torch.is_grad_enabled()
 
@@ -225,6 +287,11 @@ CASES = [
     Case("unlearn", _in_forward(_unlearn, _grad_enabled), (TRAINABLE,), edits_weights=True),
     Case("unlearn-restoring", _in_forward(_unlearn_restored, _grad_enabled), (TRAINABLE,)),
     Case("unlearning_edit", _in_forward(_unlearning_edit, _grad_enabled), (TRAINABLE,)),
+    # neuronedit: the baselines (LEACE's erasers and Self-Debias's rescaling are forward hooks)
+    Case("fit_leace", _fit_leace_case, (LEACE_FIT, LEACE_ERASED)),
+    Case("leace-erased", _in_block(_erased, _score), (LEACE_FIT, LEACE_ERASED)),
+    Case("self_debiased", _in_block(_self_debiased, _score), (SELF_DEBIAS,)),
+    Case("self_debiased-score", _in_forward(_self_debiased_score, _second_call()), (SELF_DEBIAS,)),
 ]
 
 

@@ -15,12 +15,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import apply, attribute, data, demo, edit, evaluate, explain, models, transfer, unlearn
+from . import apply, attribute, compare, data, demo, edit, evaluate, explain, models, transfer, unlearn
 from .args import DEFAULT_RULE, RULES
 
 __all__ = ["DEFAULT_RULE", "RULES", "build_parser", "main"]
 
-COMMANDS = (models, demo, evaluate, attribute, explain, edit, apply, transfer, unlearn, data)
+COMMANDS = (models, demo, evaluate, attribute, explain, edit, apply, transfer, compare, unlearn, data)
 """The command modules, in the order of ``neuronedit --help``."""
 
 

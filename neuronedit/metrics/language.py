@@ -14,7 +14,7 @@ from attributions import LanguageModel
 from attributions.distributed import is_main, shard, sum_arrays
 from attributions.forward import input_device
 
-from ..scoring import max_positions
+from ..scoring import context_limit
 
 __all__ = ["check_max_tokens", "line_losses", "lm_stats", "token_ids", "window_losses"]
 
@@ -87,7 +87,7 @@ def window_losses(
         ``{"nll": [w] summed NLL, "correct": [w] argmax hits, "count": [w] scored tokens}`` per window.
     """
     check_max_tokens(max_tokens)
-    limit = max_positions(lm.model)
+    limit = context_limit(lm.model)
     if limit and window > limit:  # a shorter context than asked for: keep the same overlap ratio
         stride, window = max(1, stride * limit // window), limit
     if not 0 < stride <= window:

@@ -50,5 +50,5 @@ def kl_to_reference(log_probs: torch.Tensor, reference: torch.Tensor) -> torch.T
 
 
 LOSSES: Registry[Callable[[torch.Tensor, Batch], torch.Tensor]] = Registry(
-    "unlearning loss", {"ascent": ascent, "max_entropy": max_entropy})
+    "unlearning loss", {"ascent": ascent, "max_entropy": max_entropy, "descent": nll})
 """Forget losses by name: ``loss(term_log_probs [terms, vocab], batch) -> scalar`` to minimise."""

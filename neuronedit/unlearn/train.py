@@ -28,7 +28,7 @@ _forget_objectives, _preference = forget_objectives, preference  # old private n
 def unlearn(
     lm: LanguageModel,
     forget: Sequence[Any],
-    method: str = "masked_token",
+    method: str | UnlearnMethod = "masked_token",
     *,
     spans: Sequence[Sequence[tuple[int, int]]] | None = None,
     retain: Sequence[str] | None = None,
@@ -56,7 +56,8 @@ def unlearn(
         lm: the model; changed in place (use :func:`neuronedit.edits.restoring` to undo).
         forget: minimal pairs (the ``more`` side is forgotten; the harmful tokens are where it
             differs from ``less``) or plain texts (with ``spans`` for marked-token methods).
-        method: ``gradient_ascent``, ``masked_token``, ``max_entropy`` or ``dual`` (see :data:`METHODS`).
+        method: ``gradient_ascent``, ``masked_token``, ``max_entropy`` or ``dual`` (see :data:`METHODS`), or an
+            :class:`UnlearnMethod` (the CDA baseline passes one whose loss is plain language modelling).
         retain: texts to keep modelling (default: the built-in neutral corpus); ``retain_weight``
             weighs their NLL, ``kl_weight`` the KL from the original model's predictions on them.
         neurons: confine the update to the rows and columns of these neurons (others stay bit-identical).
@@ -79,7 +80,8 @@ def unlearn(
         the applied edit; ``provenance["history"]`` holds the checks (step, forget log-likelihood,
         perplexity on the monitored retain texts, held-in bias) and ``provenance["stopped"]`` why it stopped.
     """
-    spec = METHODS[method]  # UnknownNameError (a ValueError) names the methods
+    spec = method if isinstance(method, UnlearnMethod) else METHODS[method]  # UnknownNameError names the methods
+    method = spec.name
     if not forget:
         raise ValueError("nothing to forget: the forget set is empty")
     if steps < 1 or batch_size < 1 or eval_every < 1 or lr <= 0:

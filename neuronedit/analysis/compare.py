@@ -1,0 +1,165 @@
+"""``compare_methods``: neuron edits, unlearning and the usual debiasing baselines on the same held-out data.
+
+For each source domain every method is fitted on that domain's dev half only (neurons located on the
+dev pairs, unlearning of the dev pairs, LEACE on their sentences, CDA on WikiText-2 text, Self-Debias
+with the domain's prefix), and every method is evaluated on the same held-out suites of every
+measured domain (the transfer row), the knowledge probes and real-text perplexity: item-paired against
+the unedited model, and against the neuron edit (``vs_neurons``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from attributions import LanguageModel, NeuronScores, PairPreference, attribute
+from attributions.selection import DEFAULT_K, DEFAULT_RULE, select
+
+from ..controls import DEFAULT_CONTROL, control_scores
+from ..data import load
+from ..evaluation import Evaluation, evaluate
+from .comparison import Comparison
+from .effects import edit_effects
+from .methods import DEFAULT_METHODS, METHODS, Fitting
+from .transfer import DEFAULT_DATA, domains_from, objective_span
+
+__all__ = ["compare_methods"]
+
+REFERENCE = "neurons"
+"""The method every other is also compared with, item-paired (``vs_neurons``)."""
+
+
+def _summary(edit: Any) -> dict[str, Any]:
+    """The part of a method's yielded object worth keeping: an Edit's stop reason and step count."""
+    provenance = getattr(edit, "provenance", None)
+    if isinstance(provenance, dict):
+        history = provenance.get("history") or [{}]
+        return {"stopped": provenance.get("stopped"), "last_step": history[-1].get("step")}
+    meta = getattr(edit, "meta", None)
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+def _check(lm: LanguageModel, methods: Sequence[str], domains: Sequence[str], ppl_tokens: int | None) -> None:
+    """Refuse, before hours of work, what a method cannot do with this model, domains or settings."""
+    from ..data.groups import GROUPS
+    from ..edits.apply import require_weights_in_memory
+    from ..scoring import is_masked_lm
+
+    if not domains or len(set(domains)) != len(domains):
+        raise ValueError(f"give each source domain once, not {list(domains)}")
+    if "self-debias" in methods and is_masked_lm(lm.model):
+        raise ValueError("self-debias needs a causal LM; leave it out of the methods for a masked LM")
+    for name in ("prune", "unlearn", "unlearn-confined", "cda"):
+        if name in methods:
+            require_weights_in_memory(lm.model, f"the {name} method's weight changes")
+    for name in ("leace", "cda"):
+        missing = [d for d in domains if d not in GROUPS]
+        if name in methods and missing:
+            raise ValueError(f"{name} needs group words, which exist for {', '.join(GROUPS)}, not {missing}")
+    if "leace" in methods:
+        try:
+            import concept_erasure  # type: ignore[import-untyped]  # noqa: F401
+        except ImportError:
+            raise ValueError("the leace method needs EleutherAI's concept-erasure: pip install "
+                             "'neuronedit[baselines]' (or leave leace out of the methods)") from None
+    if "cda" in methods:
+        from ..baselines.cda import reported_text_overlaps
+
+        if reported_text_overlaps(lm.tokenizer, ppl_tokens):
+            raise ValueError(f"perplexity over {ppl_tokens or 'all'} tokens would read the text CDA trains on "
+                             "(from a quarter of WikiText-2 on): lower ppl_tokens / --ppl-tokens")
+
+
+def compare_methods(
+    lm: LanguageModel,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    domains: Sequence[str] = ("gender",),
+    *,
+    measure: Sequence[str] = ("gender", "race", "religion"),
+    data: str = DEFAULT_DATA,
+    k: int = DEFAULT_K,
+    selection: str = DEFAULT_RULE,
+    control: str = DEFAULT_CONTROL,
+    attribution: str = "grad_x_act",
+    objective: str = "all",
+    ppl_tokens: int | None = 20000,
+    max_items: int | None = None,
+    scores: dict[str, NeuronScores] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    batch_size: int = 16,
+    log: Callable[[str], None] | None = print,
+) -> Comparison:
+    """Fit each of ``methods`` (names in :data:`~neuronedit.analysis.methods.METHODS`) on each source
+    domain's dev half and evaluate it on the held-out suites of every ``measure`` domain.
+
+    Args:
+        lm: the model (restored exactly after each method).
+        domains: source domains (whose bias the methods remove).
+        measure: domains whose held-out suites are evaluated (sources are added).
+        data, max_items: where the dev/test halves come from (see :func:`~neuronedit.analysis.domains_from`).
+        k, selection, control, attribution, objective: how the neurons are located (as ``transfer``);
+            ``scores`` gives precomputed attribution scores per source.
+        ppl_tokens: tokens of the bundled WikiText-2 validation text scored for perplexity.
+    """
+    say = log or (lambda _message: None)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+    _check(lm, methods, domains, ppl_tokens)
+    started = time.time()
+    measured = list(dict.fromkeys([*domains, *measure]))
+    prepared = {d.name: d for d in domains_from(measured, data, max_items=max_items)}
+    corpus = load("text:bundled")
+    suites: list[Any] = [s for d in prepared.values() for s in d.evaluation] + [corpus]
+    options: dict[str, Any] = {"n_boot": n_boot, "seed": seed, "progress": False, "batch_size": 2 * batch_size,
+                               "text_max_tokens": ppl_tokens, "text_window": 1024, "text_stride": 1024}
+    tick = time.time()
+    baseline = evaluate(lm, suites, **options)
+    say(f"baseline evaluated in {time.time() - tick:.0f} s")
+    scores = dict(scores or {})
+    rows: list[dict[str, Any]] = []
+    fitted: dict[str, dict[str, Any]] = {}
+    order = [REFERENCE, *[m for m in methods if m != REFERENCE]] if REFERENCE in methods else list(methods)
+    for source in domains:
+        domain = prepared[source]
+        if source not in scores:
+            span = objective_span(domain, objective)
+            scores[source] = attribute(lm, PairPreference(domain.attribution, span=span), attribution,
+                                       batch_size=batch_size, seed=seed)
+        if selection != "top" and scores[source].control is None:
+            scores[source].control = control_scores(lm, control, domain=source, batch_size=batch_size, log=say)
+        fit = Fitting(lm, source, list(domain.attribution), select(scores[source], k, selection),
+                      knowledge=list(load(f"probes:knowledge-{source}", split="dev")), seed=seed)
+        reference: Evaluation | None = None
+        for name in order:
+            tick = time.time()
+            with METHODS[name].edit(fit) as edit:
+                fit_seconds = time.time() - tick
+                after = evaluate(lm, suites, **options)
+            if name == REFERENCE:
+                reference = after
+            effects = edit_effects(baseline, after, reference if name != REFERENCE else None, n_boot=n_boot,
+                                   seed=seed)
+            for row in effects:
+                row = {k2.replace("vs_control", "vs_neurons"): v for k2, v in row.items()}
+                rows.append({"source": source, "method": name, "family": METHODS[name].family,
+                             "target": row["bias_type"] if row["role"] != "cost" else "perplexity", **row})
+            fitted[f"{source}/{name}"] = {"fit_seconds": round(fit_seconds, 1),
+                                          "seconds": round(time.time() - tick, 1), **_summary(edit)}
+            main = next(r for r in rows[-len(effects):] if r["role"] == "bias" and r["target"] == source)
+            say(f"[{source}] {name}: {main['suite']} {main['before']:.2f} -> {main['after']:.2f} "
+                f"({time.time() - tick:.0f} s)")
+    settings = {
+        "model": lm.name, "fingerprint": lm.fingerprint(), "architecture": lm.architecture, "methods": order,
+        "domains": list(domains), "measure": measured, "data": data, "k": k, "selection": selection,
+        "control": control, "attribution": attribution, "max_items": max_items, "ppl_tokens": ppl_tokens,
+        "dev_pairs": {d: len(prepared[d].attribution) for d in domains},
+        "evaluation_items": {f"{s.name}/{d.name}": len(s) for d in prepared.values() for s in d.evaluation},
+        "descriptions": {m: METHODS[m].description for m in order}, "saved_as": {m: METHODS[m].saved_as for m in order},
+        "fitted": fitted, "n_boot": n_boot, "seed": seed, "seconds": round(time.time() - started, 1),
+    }
+    return Comparison(effects=pd.DataFrame(rows), settings=settings)

@@ -1,0 +1,45 @@
+"""`neuronedit compare` end to end on a tiny checkpoint, and its bad-input exits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tiny_models import tiny_model_dir
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "neuronedit", *args], capture_output=True, text=True)
+
+
+def test_compare_writes_table_figure_and_report(tmp_path):
+    model = str(tiny_model_dir(tmp_path / "m"))
+    out = tmp_path / "cmp"
+    common = ["--model", model, "--data", "probes", "--max-items", "6", "--ppl-tokens", "200", "--n-boot", "20",
+              "--top-k", "4", "--rule", "top", "--out", str(out), "--quiet"]
+    done = _cli("compare", "--methods", "neurons,self-debias,leace,random", *common)
+    assert done.returncode == 0, done.stderr
+    assert "vs neurons" in done.stdout and "self-debias" in done.stdout
+    body = json.loads((out / "comparison.json").read_text())
+    methods = {row["method"] for row in body["effects"]}
+    assert methods == {"neurons", "self-debias", "leace", "random"}
+    assert {row["target"] for row in body["effects"]} >= {"gender", "race", "religion", "perplexity"}
+    assert body["settings"]["fingerprint"] and body["settings"]["fitted"]["gender/leace"]["layers"] == [0, 1]
+    page = (out / "compare.html").read_text()
+    assert "data:image/png;base64" in page and "http" not in page.replace("http-equiv", "")
+    assert (out / "compare_gender.png").stat().st_size > 0 and (out / "comparison_table.csv").exists()
+    again = _cli("compare", "--methods", "neurons", *common)
+    assert again.returncode == 2 and "--overwrite" in again.stderr  # nothing replaced without --overwrite
+    assert json.loads((out / "comparison.json").read_text()) == body
+
+
+def test_bad_inputs_exit_2_with_the_fix(tmp_path):
+    model = str(tiny_model_dir(tmp_path / "m"))
+    bad = _cli("compare", "--model", model, "--methods", "neurons,inlp", "--out", str(tmp_path / "o"))
+    assert bad.returncode == 2 and "inlp" in bad.stderr and "leace" in bad.stderr
+    twice = _cli("compare", "--model", model, "--methods", "cda,cda", "--out", str(tmp_path / "o"))
+    assert twice.returncode == 2 and "twice" in twice.stderr
+    spec = _cli("compare", "--model", model, "--data", "nosuchkind:x.csv", "--out", str(tmp_path / "o"))
+    assert spec.returncode == 2 and "nosuchkind" in spec.stderr
+    assert not (tmp_path / "o").exists()
