@@ -20,7 +20,9 @@ from attributions.selection import DEFAULT_K, DEFAULT_RULE, select
 
 from ..controls import DEFAULT_CONTROL, control_scores
 from ..data import load
-from ..evaluation import Evaluation, evaluate
+from ..evaluation import Evaluation, SuiteResult, evaluate
+from ..metrics import paired_bootstrap
+from ..suites import NEUTRAL
 from .comparison import Comparison
 from .effects import edit_effects
 from .methods import DEFAULT_METHODS, METHODS, Fitting
@@ -30,6 +32,25 @@ __all__ = ["compare_methods"]
 
 REFERENCE = "neurons"
 """The method every other is also compared with, item-paired (``vs_neurons``)."""
+
+
+def _pairwise(source: str, results: dict[str, SuiteResult], n_boot: int, seed: int) -> list[dict[str, Any]]:
+    """Every ordered pair of methods on the source's held-out benchmark: |bias - neutral| of ``b`` minus
+    that of ``a`` on the same items (negative = ``b`` less biased), with a paired 95% interval."""
+    rows = []
+    for a, first in results.items():
+        stat = first.stats[first.primary]
+        neutral = NEUTRAL.get(first.primary, 50.0)
+
+        def centered(data: Any, idx: Any, stat: Any = stat, neutral: float = neutral) -> float:
+            return abs(stat(data, idx) - neutral)
+
+        for b, second in results.items():
+            if a != b:
+                diff = paired_bootstrap(centered, first.data, second.data, first.n, n_boot=n_boot, seed=seed)
+                rows.append({"source": source, "suite": first.suite, "a": a, "b": b, "diff": diff.value,
+                             "diff_ci_low": diff.low, "diff_ci_high": diff.high, "n": first.n})
+    return rows
 
 
 def _summary(edit: Any) -> dict[str, Any]:
@@ -122,6 +143,7 @@ def compare_methods(
     say(f"baseline evaluated in {time.time() - tick:.0f} s")
     scores = dict(scores or {})
     rows: list[dict[str, Any]] = []
+    pairs: list[dict[str, Any]] = []
     fitted: dict[str, dict[str, Any]] = {}
     order = [REFERENCE, *[m for m in methods if m != REFERENCE]] if REFERENCE in methods else list(methods)
     for source in domains:
@@ -135,6 +157,7 @@ def compare_methods(
         fit = Fitting(lm, source, list(domain.attribution), select(scores[source], k, selection),
                       knowledge=list(load(f"probes:knowledge-{source}", split="dev")), seed=seed)
         reference: Evaluation | None = None
+        main: dict[str, SuiteResult] = {}
         for name in order:
             tick = time.time()
             with METHODS[name].edit(fit) as edit:
@@ -150,9 +173,11 @@ def compare_methods(
                              "target": row["bias_type"] if row["role"] != "cost" else "perplexity", **row})
             fitted[f"{source}/{name}"] = {"fit_seconds": round(fit_seconds, 1),
                                           "seconds": round(time.time() - tick, 1), **_summary(edit)}
-            main = next(r for r in rows[-len(effects):] if r["role"] == "bias" and r["target"] == source)
-            say(f"[{source}] {name}: {main['suite']} {main['before']:.2f} -> {main['after']:.2f} "
+            first = next(r for r in rows[-len(effects):] if r["role"] == "bias" and r["target"] == source)
+            main[name] = after.get(first["suite"], source)
+            say(f"[{source}] {name}: {first['suite']} {first['before']:.2f} -> {first['after']:.2f} "
                 f"({time.time() - tick:.0f} s)")
+        pairs += _pairwise(source, main, n_boot, seed)
     settings = {
         "model": lm.name, "fingerprint": lm.fingerprint(), "architecture": lm.architecture, "methods": order,
         "domains": list(domains), "measure": measured, "data": data, "k": k, "selection": selection,
@@ -162,4 +187,4 @@ def compare_methods(
         "descriptions": {m: METHODS[m].description for m in order}, "saved_as": {m: METHODS[m].saved_as for m in order},
         "fitted": fitted, "n_boot": n_boot, "seed": seed, "seconds": round(time.time() - started, 1),
     }
-    return Comparison(effects=pd.DataFrame(rows), settings=settings)
+    return Comparison(effects=pd.DataFrame(rows), settings=settings, pairwise=pd.DataFrame(pairs))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +31,15 @@ class Comparison:
             :func:`~neuronedit.analysis.edit_effects` (``abs_delta``: change in |bias - neutral|, negative
             = less biased; ``delta`` for knowledge in points and perplexity in percent; paired 95%
             intervals) and ``vs_neurons`` (|after - neutral| of the method minus that of the neuron edit).
+        pairwise: see below.
         settings: how it was run, with the model's weight fingerprint and each method's fit time.
     """
 
     effects: pd.DataFrame
     settings: dict[str, Any]
+    pairwise: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Every ordered pair of methods (``a``, ``b``) on each source's held-out benchmark: ``diff`` =
+    |bias - neutral| of ``b`` minus that of ``a``, item-paired, with a 95% interval."""
 
     @property
     def methods(self) -> list[str]:
@@ -84,9 +88,18 @@ class Comparison:
             out.append(row)
         return pd.DataFrame(out)
 
+    def pairwise_matrix(self, source: str) -> pd.DataFrame:
+        """Rows ``a``, columns ``b``: ``diff [low, high]`` (negative = the column's method less biased)."""
+        p = self.pairwise[self.pairwise["source"] == source] if len(self.pairwise) else self.pairwise
+        cells = {(r["a"], r["b"]): _fmt(r["diff"], r["diff_ci_low"], r["diff_ci_high"]) for _, r in p.iterrows()}
+        methods = self.methods
+        return pd.DataFrame([[cells.get((a, b), "") for b in methods] for a in methods], index=methods,
+                            columns=methods)
+
     def to_dict(self) -> dict[str, Any]:
         records = json.loads(self.effects.to_json(orient="records"))  # NaN -> null
-        return {"settings": self.settings, "effects": records}
+        pairs = json.loads(self.pairwise.to_json(orient="records")) if len(self.pairwise) else []
+        return {"settings": self.settings, "effects": records, "pairwise": pairs}
 
     def save(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """Write ``comparison.csv`` (effects), ``comparison_table.csv`` (summary per source) and
@@ -107,4 +120,5 @@ class Comparison:
     def load(cls, out_dir: str | os.PathLike[str]) -> Comparison:
         """Read a saved comparison (``comparison.json``)."""
         data = json.loads((Path(out_dir) / "comparison.json").read_text())
-        return cls(effects=pd.DataFrame(data["effects"]), settings=data["settings"])
+        return cls(effects=pd.DataFrame(data["effects"]), settings=data["settings"],
+                   pairwise=pd.DataFrame(data.get("pairwise", [])))

@@ -65,3 +65,18 @@ def test_refused_before_any_work() -> None:
 def test_command_line_spells_the_registry() -> None:
     assert tuple(COMPARISON_METHODS) == compare_cli.COMPARISON_METHODS
     assert ",".join(DEFAULT_METHODS) == compare_cli.DEFAULT_COMPARISON
+
+
+def test_pairwise_differences_mirror_and_match_the_effects() -> None:
+    lm = tiny_lm()
+    result = compare_methods(lm, ["neurons", "random", "self-debias"], ["gender"], measure=["gender"],
+                             selection="top", **SETTINGS)
+    p = result.pairwise.set_index(["a", "b"])
+    assert len(p) == 6
+    for a, b in [("neurons", "random"), ("neurons", "self-debias"), ("random", "self-debias")]:
+        assert p.loc[(a, b), "diff"] == pytest.approx(-p.loc[(b, a), "diff"], abs=1e-12)
+    # b against a equals (|b| - |before|) - (|a| - |before|), from the per-method effects
+    main = result.main_rows("gender").set_index("method")
+    assert p.loc[("neurons", "random"), "diff"] == pytest.approx(
+        main.loc["random", "abs_delta"] - main.loc["neurons", "abs_delta"], abs=1e-9)
+    assert result.pairwise_matrix("gender").shape == (3, 3)
