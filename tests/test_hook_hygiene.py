@@ -190,7 +190,7 @@ def _transfer_matrix(lm: LanguageModel) -> Any:
 
 
 GENDERED = ["the man was lazy at work", "he lived in paris", "the nurse said that he was home", "she is rich"]
-LEACE_FIT = "neuronedit.baselines.leace:fit_leace"
+LEACE_FIT = "neuronedit.baselines.leace:_Replay.__init__"
 LEACE_ERASED = "neuronedit.baselines.leace:erased"
 SELF_DEBIAS = "neuronedit.baselines.self_debias:self_debiased"
 
@@ -202,14 +202,14 @@ def _fit_leace(lm: LanguageModel) -> Any:
 
 
 def _fit_leace_case(lm: LanguageModel, boom: bool) -> None:
-    """Fitting stops each pass at the fitted block, before the head: the exception run makes the first
-    block raise in its second pass (layer 1's fit, with layer 0's eraser and the capture hook in place)."""
+    """Fitting records each block's arguments in a pass that stops before the last block, never reaching
+    the head: the exception run makes the first block raise in that pass (the recording hooks in place)."""
     block = lm.sites[0].block
     original, calls = block.forward, [0]
 
     def forward(*args: Any, **kwargs: Any) -> Any:
         calls[0] += 1
-        if calls[0] > 1:
+        if calls[0] == 1:
             raise Boom("raised inside the first block")
         return original(*args, **kwargs)
 
@@ -220,7 +220,7 @@ def _fit_leace_case(lm: LanguageModel, boom: bool) -> None:
     finally:
         if boom:
             del block.forward
-    assert not boom or calls[0] > 1
+    assert calls[0] >= 1 or not boom
 
 
 def _erased(lm: LanguageModel) -> Any:
@@ -288,7 +288,7 @@ CASES = [
     Case("unlearn-restoring", _in_forward(_unlearn_restored, _grad_enabled), (TRAINABLE,)),
     Case("unlearning_edit", _in_forward(_unlearning_edit, _grad_enabled), (TRAINABLE,)),
     # neuronedit: the baselines (LEACE's erasers and Self-Debias's rescaling are forward hooks)
-    Case("fit_leace", _fit_leace_case, (LEACE_FIT, LEACE_ERASED)),
+    Case("fit_leace", _fit_leace_case, (LEACE_FIT,)),
     Case("leace-erased", _in_block(_erased, _score), (LEACE_FIT, LEACE_ERASED)),
     Case("self_debiased", _in_block(_self_debiased, _score), (SELF_DEBIAS,)),
     Case("self_debiased-score", _in_forward(_self_debiased_score, _second_call()), (SELF_DEBIAS,)),

@@ -6,7 +6,8 @@ adds each sentence's counterfactual (group words swapped, the other label), and 
 :class:`concept_erasure.LeaceEraser` per chosen layer on the output of that decoder block at every
 token, the start token included (the erasers are applied at every position, so they are fitted on
 every position). Layers are fitted in order, each on activations that already pass
-through the erasers before it (so a later eraser sees what it will see when applied).
+through the erasers before it (so a later eraser sees what it will see when applied); the blocks are
+replayed one at a time from one recorded pass, so fitting every layer costs two forward passes.
 :func:`erased` applies them by forward hooks; :func:`save_eraser` / :func:`load_eraser` keep them as
 a small safetensors file beside a JSON manifest.
 """
@@ -70,15 +71,6 @@ def _block_output(output: Any) -> torch.Tensor:
     return output[0] if isinstance(output, tuple) else output
 
 
-def _grabber(captured: list[torch.Tensor]) -> Any:
-    """A forward hook that keeps the block's output and stops the pass there."""
-    def grab(_module: torch.nn.Module, _args: Any, output: Any) -> None:
-        captured.append(_block_output(output).float())
-        raise _Stop
-
-    return grab
-
-
 def _erase_hook(eraser: Any) -> Any:
     placed: dict[torch.device, Any] = {}
 
@@ -139,25 +131,66 @@ def fit_leace(model: LanguageModel, texts: Sequence[str], domain: str, layers: S
     examples, labels = concept_examples(texts, domain, max_texts // n_groups)
     if len(set(labels)) < 2:
         raise ValueError(f"no {domain} sentences with group words to fit on ({len(texts)} texts given)")
-    device = input_device(lm.model)
+    blocks = [site.block for site in sites[: chosen[-1] + 1] if site.block is not None]
+    if len(blocks) != chosen[-1] + 1:
+        raise ValueError("this architecture does not expose its decoder blocks; LEACE needs them")
+    batches = [_Replay(lm, blocks, *batch) for batch in _batches(lm, examples, labels, batch_size)]
     fitted = ConceptEraser({}, domain, {"examples": len(examples), "groups": n_groups, "layers": chosen})
-    for layer in chosen:
+    for layer, block in enumerate(blocks):
         fitter: Any = None
-        captured: list[torch.Tensor] = []
-        grab = _grabber(captured)
-
-        with erased(lm, fitted), ExitStack() as stack:
-            stack.callback(sites[layer].block.register_forward_hook(grab).remove)  # type: ignore[union-attr]
-            for ids, mask, token_mask, label in _batches(lm, examples, labels, batch_size):
-                captured.clear()
-                with suppress(_Stop):
-                    lm.model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
-                hidden = captured[0][token_mask.to(captured[0].device)]
+        for batch in batches:
+            hidden = batch.step(block, layer)
+            if layer in chosen:
+                tokens = hidden[batch.token_mask.to(hidden.device)].double()
                 if fitter is None:
-                    fitter = LeaceFitter(hidden.shape[-1], n_groups, dtype=torch.float64, device=hidden.device,
+                    fitter = LeaceFitter(tokens.shape[-1], n_groups, dtype=torch.float64, device=tokens.device,
                                          shrinkage=SHRINKAGE)
-                fitter.update(hidden.double(), torch.nn.functional.one_hot(label.to(hidden.device), n_groups))
+                fitter.update(tokens, torch.nn.functional.one_hot(batch.label.to(tokens.device), n_groups))
+        if fitter is None:
+            continue
         exact = fitter.eraser  # float64; applied in float32
-        fitted.erasers[layer] = type(exact)(exact.proj_left.float(), exact.proj_right.float(),
-                                            None if exact.bias is None else exact.bias.float())
+        eraser = type(exact)(exact.proj_left.float(), exact.proj_right.float(),
+                             None if exact.bias is None else exact.bias.float())
+        fitted.erasers[layer] = eraser
+        for batch in batches:  # what the next block reads is this block's erased output
+            batch.hidden = eraser(batch.hidden.float()).to(batch.hidden.dtype)
     return fitted
+
+
+class _Replay:
+    """One batch run block by block: a first forward pass records each block's keyword arguments (masks,
+    rotary embeddings) and the first block's input; :meth:`step` then runs one block on the current
+    hidden states, so each layer is fitted on activations already erased below it for the cost of one
+    more forward pass in all (not one per layer)."""
+
+    def __init__(self, lm: LanguageModel, blocks: list[Any], ids: torch.Tensor, mask: torch.Tensor,
+                 token_mask: torch.Tensor, label: torch.Tensor) -> None:
+        self.token_mask, self.label = token_mask, label
+        self.kwargs: list[dict[str, Any]] = []
+        inputs: list[torch.Tensor] = []
+
+        def record(_module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            if not inputs:
+                inputs.append(args[0] if args else kwargs["hidden_states"])
+            self.kwargs.append({k: v for k, v in kwargs.items() if k != "hidden_states"})
+            if len(self.kwargs) == len(blocks):
+                raise _Stop
+
+        device = input_device(lm.model)
+        with ExitStack() as stack:
+            for block in blocks:
+                stack.callback(block.register_forward_pre_hook(record, with_kwargs=True).remove)
+            with suppress(_Stop):
+                lm.model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
+        self.hidden = inputs[0]
+
+    def step(self, block: torch.nn.Module, layer: int) -> torch.Tensor:
+        """Run ``block`` (number ``layer``) on the current hidden states; they become its output."""
+        kwargs = self.kwargs[layer]
+        self.hidden = _block_output(block(self.hidden.to(_device_of(block, self.hidden)), **kwargs))
+        return self.hidden
+
+
+def _device_of(block: torch.nn.Module, fallback: torch.Tensor) -> torch.device:
+    first = next(block.parameters(), None)
+    return fallback.device if first is None or first.device.type == "meta" else first.device
