@@ -26,7 +26,7 @@ from ..suites import NEUTRAL
 from .comparison import Comparison
 from .effects import edit_effects
 from .methods import DEFAULT_METHODS, METHODS, Fitting
-from .transfer import DEFAULT_DATA, domains_from, objective_span
+from .transfer import DEFAULT_DATA, _thin, domains_from, objective_span
 
 __all__ = ["compare_methods"]
 
@@ -121,7 +121,9 @@ def compare_methods(
         lm: the model (restored exactly after each method).
         domains: source domains (whose bias the methods remove).
         measure: domains whose held-out suites are evaluated (sources are added).
-        data, max_items: where the dev/test halves come from (see :func:`~neuronedit.analysis.domains_from`).
+        data: where the dev/test halves come from (see :func:`~neuronedit.analysis.domains_from`).
+        max_items: cap on the dev half and on every held-out suite (evenly spaced items, the same for every
+            method); the cost of the comparison is about proportional to it.
         k, selection, control, attribution, objective: how the neurons are located (as ``transfer``);
             ``scores`` gives precomputed attribution scores per source.
         ppl_tokens: tokens of the bundled WikiText-2 validation text scored for perplexity.
@@ -134,6 +136,8 @@ def compare_methods(
     started = time.time()
     measured = list(dict.fromkeys([*domains, *measure]))
     prepared = {d.name: d for d in domains_from(measured, data, max_items=max_items)}
+    for d in prepared.values():  # every held-out suite capped alike (WinoBias, probes, knowledge probes too)
+        d.evaluation = [_thin(s, max_items) for s in d.evaluation]
     corpus = load("text:bundled")
     suites: list[Any] = [s for d in prepared.values() for s in d.evaluation] + [corpus]
     options: dict[str, Any] = {"n_boot": n_boot, "seed": seed, "progress": False, "batch_size": 2 * batch_size,

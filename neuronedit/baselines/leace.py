@@ -4,8 +4,8 @@
 :func:`fit_leace` labels sentences by the one group whose words they use (``neuronedit.data.groups``),
 adds each sentence's counterfactual (group words swapped, the other label), and fits one
 :class:`concept_erasure.LeaceEraser` per chosen layer on the output of that decoder block at every
-token, the start token included (the erasers are applied at every position, so they are fitted on
-every position). Layers are fitted in order, each on activations that already pass
+token but the start token (whose activations are the same for every input; it is left unerased).
+Layers are fitted in order, each on activations that already pass
 through the erasers before it (so a later eraser sees what it will see when applied); the blocks are
 replayed one at a time from one recorded pass, so fitting every layer costs two forward passes.
 :func:`erased` applies them by forward hooks; :func:`save_eraser` / :func:`load_eraser` keep them as
@@ -26,7 +26,7 @@ from attributions.forward import input_device
 
 from ..data.groups import GROUPS, group_of, swap_groups
 from ..edits.handle import as_language_model
-from ..scoring import encode_request
+from ..scoring import encode_request, start_token_id
 
 __all__ = ["ConceptEraser", "concept_examples", "erased", "fit_leace"]
 
@@ -71,7 +71,15 @@ def _block_output(output: Any) -> torch.Tensor:
     return output[0] if isinstance(output, tuple) else output
 
 
-def _erase_hook(eraser: Any) -> Any:
+def _erase(eraser: Any, hidden: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+    """``hidden`` ``[batch, seq, d]`` erased where ``keep`` ``[batch, seq]`` is True (everywhere without it)."""
+    new = eraser(hidden.float()).to(hidden.dtype)
+    if keep is None or keep.shape != hidden.shape[:2]:
+        return new
+    return torch.where(keep.to(hidden.device).unsqueeze(-1), new, hidden)
+
+
+def _erase_hook(eraser: Any, keep: list[torch.Tensor | None]) -> Any:
     placed: dict[torch.device, Any] = {}
 
     def hook(_module: torch.nn.Module, _args: Any, output: Any) -> Any:
@@ -79,7 +87,7 @@ def _erase_hook(eraser: Any) -> Any:
         if hidden.device not in placed:  # the block's output device (offloaded blocks compute elsewhere)
             placed[hidden.device] = type(eraser)(**{k: None if v is None else v.to(hidden.device)
                                                     for k, v in vars(eraser).items()})
-        new = placed[hidden.device](hidden.float()).to(hidden.dtype)
+        new = _erase(placed[hidden.device], hidden, keep[0])
         return (new, *output[1:]) if isinstance(output, tuple) else new
 
     return hook
@@ -87,15 +95,25 @@ def _erase_hook(eraser: Any) -> Any:
 
 @contextmanager
 def erased(model: LanguageModel, eraser: ConceptEraser) -> Iterator[LanguageModel]:
-    """Inside the block, each fitted layer's block output passes through its eraser; hooks are removed on exit."""
+    """Inside the block, each fitted layer's block output passes through its eraser, except at the start
+    token (the same activations for every input: no concept, and the attention sink that every later
+    token reads); hooks are removed on exit."""
     lm = as_language_model(model)
     sites = lm.sites
+    start = start_token_id(lm.tokenizer)
+    keep: list[torch.Tensor | None] = [None]
+
+    def note_inputs(_module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        keep[0] = ids != start if isinstance(ids, torch.Tensor) else None
+
     with ExitStack() as stack:
+        stack.callback(lm.model.register_forward_pre_hook(note_inputs, with_kwargs=True).remove)
         for layer, fitted in eraser.erasers.items():
             block = sites[layer].block if 0 <= layer < len(sites) else None
             if block is None:
                 raise ValueError(f"layer {layer} is not a decoder block of this model ({len(sites)} layers)")
-            stack.callback(block.register_forward_hook(_erase_hook(fitted)).remove)
+            stack.callback(block.register_forward_hook(_erase_hook(fitted, keep)).remove)
         yield lm
 
 
@@ -108,7 +126,7 @@ def _batches(lm: LanguageModel, texts: list[str], labels: list[int], batch_size:
         for i, r in enumerate(rows):
             ids[i, : len(r)] = torch.tensor(r)
             mask[i, : len(r)] = 1
-        token_mask = mask.bool()
+        token_mask = mask.bool() & (ids != start_token_id(lm.tokenizer))  # the start token is left as it is
         label = torch.tensor(labels[first : first + batch_size]).unsqueeze(1).expand(-1, width)
         yield ids, mask, token_mask, label[token_mask]
 
@@ -153,7 +171,7 @@ def fit_leace(model: LanguageModel, texts: Sequence[str], domain: str, layers: S
                              None if exact.bias is None else exact.bias.float())
         fitted.erasers[layer] = eraser
         for batch in batches:  # what the next block reads is this block's erased output
-            batch.hidden = eraser(batch.hidden.float()).to(batch.hidden.dtype)
+            batch.hidden = _erase(eraser, batch.hidden, batch.keep)
     return fitted
 
 
@@ -166,6 +184,7 @@ class _Replay:
     def __init__(self, lm: LanguageModel, blocks: list[Any], ids: torch.Tensor, mask: torch.Tensor,
                  token_mask: torch.Tensor, label: torch.Tensor) -> None:
         self.token_mask, self.label = token_mask, label
+        self.keep = ids != start_token_id(lm.tokenizer)
         self.kwargs: list[dict[str, Any]] = []
         inputs: list[torch.Tensor] = []
 

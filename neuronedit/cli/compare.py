@@ -56,7 +56,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--top-k", dest="top_k", type=POSITIVE, default=DEFAULT_K,
                         help="neurons the neuron methods edit")
     parser.add_argument("--ppl-tokens", type=POSITIVE, default=20000, help="WikiText-2 tokens scored for perplexity")
-    parser.add_argument("--max-items", type=int_at_least(2), help="cap each domain's dev and test half (evenly spaced)")
+    parser.add_argument("--max-items", type=int_at_least(2),
+                        help="cap the dev half and every held-out suite (evenly spaced; the run time follows it)")
     parser.add_argument("--n-boot", type=int_at_least(10), default=1000)
     parser.add_argument("--seed", type=int_at_least(0), default=0)
     parser.add_argument("--batch-size", type=POSITIVE, default=16)

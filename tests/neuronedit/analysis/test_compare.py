@@ -17,10 +17,11 @@ SETTINGS = {"data": "probes", "max_items": 6, "ppl_tokens": 200, "n_boot": 50, "
 
 
 def test_neuron_rows_equal_the_transfer_analysis() -> None:
+    """Uncapped (compare caps every held-out suite, the transfer analysis only the located data's halves)."""
     lm = tiny_lm()
-    compared = compare_methods(lm, ["neurons", "random"], ["gender"], measure=["gender"], selection="top",
-                               **SETTINGS)
-    transfer = transfer_matrix(lm, ["gender"], selection="top", dose=(), ppl_text="text:bundled", **SETTINGS)
+    whole = {**SETTINGS, "max_items": None}
+    compared = compare_methods(lm, ["neurons", "random"], ["gender"], measure=["gender"], selection="top", **whole)
+    transfer = transfer_matrix(lm, ["gender"], selection="top", dose=(), ppl_text="text:bundled", **whole)
     keys = ["suite", "target", "before", "after", "abs_delta", "abs_delta_ci_low", "abs_delta_ci_high"]
     for method, edit in (("neurons", "selected"), ("random", "random")):
         ours = compared.effects[compared.effects["method"] == method][keys].reset_index(drop=True)
