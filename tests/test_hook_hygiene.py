@@ -11,7 +11,8 @@
     are bitwise unchanged unless the entry point edits them. The registrations the case made are recorded:
     they must include the functions it claims to cover and come only from functions the scan found.
 
-The scan, the injected exception, the leftover search and the recorder are in hook_checks.py.
+The scan, the injected exception, the leftover search and the recorder are in hook_checks.py; the helpers
+of the baselines' cases are in hook_baseline_cases.py.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+import hook_baseline_cases as baselines
 import pytest
 import torch
 from hook_checks import (
@@ -189,68 +191,6 @@ def _transfer_matrix(lm: LanguageModel) -> Any:
                            ppl_tokens=200)
 
 
-GENDERED = ["the man was lazy at work", "he lived in paris", "the nurse said that he was home", "she is rich"]
-LEACE_FIT = "neuronedit.baselines.leace:_Replay.__init__"
-LEACE_ERASED = "neuronedit.baselines.leace:erased"
-SELF_DEBIAS = "neuronedit.baselines.self_debias:self_debiased"
-
-
-def _fit_leace(lm: LanguageModel) -> Any:
-    from neuronedit.baselines import fit_leace
-
-    return fit_leace(lm, GENDERED, "gender")
-
-
-def _fit_leace_case(lm: LanguageModel, boom: bool) -> None:
-    """Fitting records each block's arguments in a pass that stops before the last block, never reaching
-    the head: the exception run makes the first block raise in that pass (the recording hooks in place)."""
-    block = lm.sites[0].block
-    original, calls = block.forward, [0]
-
-    def forward(*args: Any, **kwargs: Any) -> Any:
-        calls[0] += 1
-        if calls[0] == 1:
-            raise Boom("raised inside the first block")
-        return original(*args, **kwargs)
-
-    if boom:
-        block.forward = forward
-    try:
-        _fit_leace(lm)
-    finally:
-        if boom:
-            del block.forward
-    assert calls[0] >= 1 or not boom
-
-
-def _erased(lm: LanguageModel) -> Any:
-    from neuronedit.baselines import erased
-
-    return erased(lm, _fit_leace(lm))
-
-
-def _self_debiased(lm: LanguageModel) -> Any:
-    from neuronedit.baselines import self_debiased
-
-    return self_debiased(lm, ["gender", "race"])
-
-
-def _second_call() -> Callable[[LanguageModel], bool]:
-    """True from the second forward pass on: the exception rises in the hook's own (prefixed) pass."""
-    calls = [0]
-
-    def when(_lm: LanguageModel) -> bool:
-        calls[0] += 1
-        return calls[0] >= 2
-
-    return when
-
-
-def _self_debiased_score(lm: LanguageModel) -> Any:
-    with _self_debiased(lm):
-        return _score(lm)
-
-
 def _grad_enabled(_lm: LanguageModel) -> bool:
     return torch.is_grad_enabled()
 
@@ -288,10 +228,11 @@ CASES = [
     Case("unlearn-restoring", _in_forward(_unlearn_restored, _grad_enabled), (TRAINABLE,)),
     Case("unlearning_edit", _in_forward(_unlearning_edit, _grad_enabled), (TRAINABLE,)),
     # neuronedit: the baselines (LEACE's erasers and Self-Debias's rescaling are forward hooks)
-    Case("fit_leace", _fit_leace_case, (LEACE_FIT,)),
-    Case("leace-erased", _in_block(_erased, _score), (LEACE_FIT, LEACE_ERASED)),
-    Case("self_debiased", _in_block(_self_debiased, _score), (SELF_DEBIAS,)),
-    Case("self_debiased-score", _in_forward(_self_debiased_score, _second_call()), (SELF_DEBIAS,)),
+    Case("fit_leace", baselines.fit_leace_case, (baselines.LEACE_FIT,)),
+    Case("leace-erased", _in_block(baselines.erased_block, _score), (baselines.LEACE_FIT, baselines.LEACE_ERASED)),
+    Case("self_debiased", _in_block(baselines.self_debiased_, _score), (baselines.SELF_DEBIAS,)),
+    Case("self_debiased-score", _in_forward(baselines.self_debiased_score, baselines.second_call()),
+         (baselines.SELF_DEBIAS,)),
 ]
 
 
