@@ -148,7 +148,7 @@ def test_block_replay_equals_a_reference_fit_on_the_model_forward(arch: str) -> 
 
     def reference(eraser) -> tuple[torch.Tensor, Any]:
         x, y = _activations(lm, texts, 1, eraser)
-        fitter = LeaceFitter(x.shape[1], 2, dtype=torch.float64, shrinkage=False)
+        fitter = LeaceFitter(x.shape[1], 2, dtype=torch.float64)
         fitter.update(x, torch.nn.functional.one_hot(y.long(), 2))
         return x, fitter.eraser
 
