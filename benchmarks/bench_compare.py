@@ -1,8 +1,9 @@
 """``neuronedit compare`` on the demo model with every method: time (limit 30 minutes on 2 cores) and the table.
 
 Runs what ``neuronedit compare --model demo --methods <all> --max-items 100 --ppl-tokens 10000 --out OUT``
-runs, in one process (``--max-items`` caps the dev half and every held-out suite; the time follows it): the neurons are located on the bundled StereoSet gender dev half (grad_x_act,
-the transfer analysis's rule and control, k=50) and every method is fitted on that dev half (CDA on
+runs, in one process (``--max-items`` caps the dev half and every held-out suite; the time follows it):
+the neurons are located on the bundled StereoSet gender dev half (grad_x_act, the transfer analysis's
+rule and control, k=50) and every method is fitted on that dev half (CDA on
 WikiText-2 text outside the perplexity and monitor stretches) and evaluated on the same held-out suites of
 gender, race and religion. Writes OUT/compare.html and prints JSON: total and per-method seconds (fit and
 evaluation), the baseline evaluation's time, and the summary table.

@@ -36,14 +36,19 @@ def reduction_vs_cost(result: Comparison, source: str, path: str | os.PathLike[s
     rows = result.main_rows(source)
     cost = result.effects[(result.effects["source"] == source) & (result.effects["role"] == "cost")]
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    placed: list[tuple[float, float]] = []
+    x_span = max(float(cost["delta"].abs().max()), 1.0)
+    y_span = max(float(rows["abs_delta"].abs().max()), 1.0)
     for _, r in rows.iterrows():
         c = cost[cost["method"] == r["method"]].iloc[0]
         colour = _COLOURS.get(str(r["family"]), "tab:purple")
         # a percentile interval need not contain its point: bars are clipped at the point
         ax.errorbar(c["delta"], r["abs_delta"], xerr=_bars(c, "delta"), yerr=_bars(r, "abs_delta"), fmt="o",
                     color=colour, capsize=3)
-        ax.annotate(str(r["method"]), (c["delta"], r["abs_delta"]), textcoords="offset points", xytext=(5, 4),
-                    fontsize=8)
+        point = (float(c["delta"]), float(r["abs_delta"]))
+        near = sum(abs(point[0] - x) < 0.05 * x_span and abs(point[1] - y) < 0.05 * y_span for x, y in placed)
+        placed.append(point)
+        ax.annotate(str(r["method"]), point, textcoords="offset points", xytext=(5, 4 + 9 * near), fontsize=8)
     ax.axhline(0, color="black", lw=0.6)
     ax.axvline(0, color="black", lw=0.6)
     suite = result.main_suite(source)
