@@ -19,6 +19,7 @@ from attributions import LanguageModel
 from ..data.bundled import bundled_path
 from ..data.groups import GROUPS, group_of, swap_groups
 from ..data.loaders import load_text
+from ..data.realtext import stretch_sentences
 from ..edits.record import Edit
 from ..unlearn.prepare import UnlearnMethod
 from ..unlearn.train import unlearn
@@ -55,18 +56,7 @@ def reported_text_overlaps(tokenizer: object, ppl_tokens: int | None) -> bool:
 
 @lru_cache(maxsize=4)
 def _middle_sentences(min_words: int = 8, max_words: int = 40) -> tuple[str, ...]:
-    text = load_text(bundled_path("text")).text
-    middle = text[int(len(text) * START) : int(len(text) * END)]
-    out = []
-    for line in middle.splitlines():
-        line = line.strip()
-        if not line or line.startswith("="):
-            continue
-        for sentence in line.split(" . "):
-            words = sentence.split()
-            if min_words <= len(words) <= max_words and "<unk>" not in words:
-                out.append(" ".join(words).rstrip(" .") + " .")
-    return tuple(out)
+    return tuple(stretch_sentences(START, END, min_words=min_words, max_words=max_words))
 
 
 def cda_texts(domain: str, max_texts: int = 256) -> list[str]:

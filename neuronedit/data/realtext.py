@@ -8,28 +8,31 @@ the text the cost is reported on.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
+from itertools import islice
 
 from .bundled import bundled_path
 from .loaders import load_text
 
-__all__ = ["monitor_sentences"]
+__all__ = ["monitor_sentences", "stretch_sentences"]
 
 
-@lru_cache(maxsize=4)
-def monitor_sentences(n: int = 48, *, min_words: int = 10, max_words: int = 30) -> tuple[str, ...]:
-    """``n`` sentences of ``min_words``-``max_words`` words from the last fifth of WikiText-2 valid."""
+def stretch_sentences(start: float, end: float, *, min_words: int, max_words: int) -> Iterator[str]:
+    """Sentences of ``min_words``-``max_words`` words (no ``<unk>``, no headings) from the ``start``-``end``
+    share of the bundled WikiText-2 validation text's characters, in order."""
     text = load_text(bundled_path("text")).text
-    tail = text[int(len(text) * 0.8):]
-    out: list[str] = []
-    for line in tail.splitlines():
+    for line in text[int(len(text) * start) : int(len(text) * end)].splitlines():
         line = line.strip()
         if not line or line.startswith("="):
             continue
         for sentence in line.split(" . "):
             words = sentence.split()
             if min_words <= len(words) <= max_words and "<unk>" not in words:
-                out.append(" ".join(words).rstrip(" .") + " .")
-                if len(out) == n:
-                    return tuple(out)
-    return tuple(out)
+                yield " ".join(words).rstrip(" .") + " ."
+
+
+@lru_cache(maxsize=4)
+def monitor_sentences(n: int = 48, *, min_words: int = 10, max_words: int = 30) -> tuple[str, ...]:
+    """``n`` sentences of ``min_words``-``max_words`` words from the last fifth of WikiText-2 valid."""
+    return tuple(islice(stretch_sentences(0.8, 1.0, min_words=min_words, max_words=max_words), n))
