@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo-model demo lint test test-fast bench clean
+.PHONY: setup demo-model demo notebooks lint test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +29,20 @@ demo: demo-model
 	$(BIN)/neuronedit demo
 	$(BIN)/neuronedit transfer --model demo --out $(DEMO_OUT) --overwrite $(DEMO_ARGS)
 
+# Execute the notebooks on the demo model and write their outputs into them (notebooks/execute.py; the
+# tests check the outputs came from the current cells). NOTEBOOKS=notebooks/03_transfer_heatmap.ipynb
+# runs one; NOTEBOOK_ARGS=--stale only those whose cells changed since their outputs were made.
+NOTEBOOKS ?=
+NOTEBOOK_ARGS ?=
+notebooks: demo-model
+	$(BIN)/python notebooks/execute.py $(NOTEBOOK_ARGS) $(NOTEBOOKS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check attributions neuronedit benchmarks tests
+	$(BIN)/ruff check attributions neuronedit benchmarks tests notebooks/execute.py
 	$(BIN)/mypy
 
 test: demo-model lint
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra --durations=25
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -ra -m "not slow"

@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .engine import attribute, mean_activations
+    from .errors import InputError, NeuronEditError
     from .hooks import capture_activations, edit_activations, pre_hooks
-    from .methods import METHODS, register_method
+    from .methods import ATTRIBUTION_METHODS, register_method
     from .model import LanguageModel, weights_fingerprint
-    from .neurons import NeuronScores, NeuronSet
+    from .neuron_set import NeuronSet
     from .objectives import ForgetLoss, LanguageModeling, Objective, PairPreference, TokenContrast
+    from .scores import NeuronScores
     from .sites import (
         TL_BRIDGE_HOOK,
         ArchitectureSpec,
@@ -29,10 +31,12 @@ if TYPE_CHECKING:
 
 _HOMES = {
     **dict.fromkeys(["attribute", "mean_activations"], ".engine"),
+    **dict.fromkeys(["InputError", "NeuronEditError"], ".errors"),
     **dict.fromkeys(["capture_activations", "edit_activations", "pre_hooks"], ".hooks"),
-    **dict.fromkeys(["METHODS", "register_method"], ".methods"),
+    **dict.fromkeys(["ATTRIBUTION_METHODS", "register_method"], ".methods"),
     **dict.fromkeys(["LanguageModel", "weights_fingerprint"], ".model"),
-    **dict.fromkeys(["NeuronScores", "NeuronSet"], ".neurons"),
+    "NeuronScores": ".scores",
+    "NeuronSet": ".neuron_set",
     **dict.fromkeys(["ForgetLoss", "LanguageModeling", "Objective", "PairPreference", "TokenContrast"], ".objectives"),
     **dict.fromkeys(["TL_BRIDGE_HOOK", "ArchitectureSpec", "NeuronSite", "ReadIn", "UnsupportedArchitectureError",
                      "find_sites", "register_architecture", "supported_architectures"], ".sites"),
@@ -40,8 +44,9 @@ _HOMES = {
 """Where each public name lives."""
 
 __all__ = [
-    "METHODS", "TL_BRIDGE_HOOK", "ArchitectureSpec", "ForgetLoss", "LanguageModel", "LanguageModeling", "NeuronScores",
-    "NeuronSet", "NeuronSite", "Objective", "PairPreference", "ReadIn", "TokenContrast", "UnsupportedArchitectureError",
+    "ATTRIBUTION_METHODS", "TL_BRIDGE_HOOK", "ArchitectureSpec", "ForgetLoss", "InputError", "LanguageModel",
+    "LanguageModeling", "NeuronEditError", "NeuronScores", "NeuronSet", "NeuronSite", "Objective", "PairPreference",
+    "ReadIn", "TokenContrast", "UnsupportedArchitectureError",
     "attribute", "capture_activations", "edit_activations", "find_sites", "mean_activations", "pre_hooks",
     "register_architecture", "register_method", "supported_architectures", "weights_fingerprint",
 ]

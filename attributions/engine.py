@@ -11,15 +11,17 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import PartialSums, run_key
 from .distributed import all_reduce_sum, is_main, rank, shard, world_size
+from .errors import InputError
 from .forward import Batch, Row, collate, input_device, max_positions
 from .hooks import capture_activations
 from .memory import estimate_pass_memory
 from .methods import bind_options, get_method
 from .model import LanguageModel
-from .neurons import NeuronScores, NeuronSet
+from .neuron_set import NeuronSet
 from .objectives import LanguageModeling, Objective
+from .resume import PartialSums, run_key
+from .scores import NeuronScores
 
 __all__ = ["attribute", "mean_activations"]
 
@@ -132,7 +134,7 @@ def attribute(
         progress: show a progress bar (rank 0) and, for the integrated methods, the memory estimate.
         checkpoint: a directory for partial sums, saved every ``checkpoint_every`` batches; a
             killed run called again with the same arguments resumes there and returns the same
-            scores (see :mod:`attributions.checkpoint`).
+            scores (see :mod:`attributions.resume`).
         label: names this pass on the progress bar (e.g. ``"control: neutral text"``).
         options: further options of ``method`` (e.g. of one added with ``register_method``). ``steps``,
             ``internal_batch_size`` and ``mode`` go to the methods that take them; an option in
@@ -144,9 +146,9 @@ def attribute(
     """
     fn = get_method(method)
     if method == "ig2" and not objective.two_sided:
-        raise ValueError(f"ig2 needs a two-sided objective (pair or contrast), not {objective.name!r}")
+        raise InputError(f"ig2 needs a two-sided objective (pair or contrast), not {objective.name!r}")
     if checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every must be >= 1, not {checkpoint_every}")
+        raise InputError(f"checkpoint_every must be >= 1, not {checkpoint_every}")
     by_layer = neurons.by_layer() if neurons is not None else None
     call = bind_options(method, {"steps": steps, "internal_batch_size": internal_batch_size, "mode": mode,
                                  "neurons": by_layer, "means": None}, options)
@@ -157,7 +159,7 @@ def attribute(
     layers = sorted(by_layer) if by_layer is not None else list(range(len(sites)))
     if neurons is not None:
         if not neurons:
-            raise ValueError("the neuron subset is empty: pass neurons=None to score all neurons")
+            raise InputError("the neuron subset is empty: pass neurons=None to score all neurons")
         neurons.check_fits([site.n_neurons for site in sites], "neuron subset")
     pad = lm.pad_id
     device = input_device(lm.model)

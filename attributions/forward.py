@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import nn
 
+from .errors import InputError
+
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 __all__ = ["Batch", "Row", "accepts_logits_to_keep", "collate", "input_device", "logits_at", "max_positions",
-           "row_values", "start_token_id"]
+           "pad_rows", "row_values", "start_token_id"]
 
 
 def input_device(model: nn.Module) -> torch.device:
@@ -36,7 +38,7 @@ def start_token_id(tokenizer: object) -> int:
         value = getattr(tokenizer, name, None)
         if value is not None:
             return int(value)
-    raise ValueError("the tokenizer has neither a BOS nor an EOS token to start sequences with")
+    raise InputError("the tokenizer has neither a BOS nor an EOS token to start sequences with")
 
 
 def max_positions(model: nn.Module) -> int | None:
@@ -104,16 +106,27 @@ class Batch:
         return Batch(**moved)
 
 
-def collate(rows: Sequence[Row], pad_id: int) -> Batch:
-    """Right-pad rows into one batch; examples are renumbered from 0 in order of appearance."""
-    width = max(len(r.ids) for r in rows)
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int, *, side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id rows padded with ``pad_id`` to the longest: ``ids`` and attention ``mask`` (1 on tokens),
+    both ``[len(rows), width]`` long. ``side="left"`` puts the padding in front of each row."""
+    if side not in ("left", "right"):
+        raise ValueError(f"side must be 'left' or 'right', not {side!r}")
+    width = max((len(row) for row in rows), default=0)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
-    focus = torch.zeros((len(rows), width), dtype=torch.float32)
+    for i, row in enumerate(rows):
+        first = width - len(row) if side == "left" else 0
+        ids[i, first : first + len(row)] = torch.as_tensor(row, dtype=torch.long)
+        mask[i, first : first + len(row)] = 1
+    return ids, mask
+
+
+def collate(rows: Sequence[Row], pad_id: int) -> Batch:
+    """Right-pad rows into one batch; examples are renumbered from 0 in order of appearance."""
+    ids, mask = pad_rows([r.ids for r in rows], pad_id)
+    focus = torch.zeros(ids.shape, dtype=torch.float32)
     local: dict[int, int] = {}
     for i, row in enumerate(rows):
-        ids[i, : len(row.ids)] = torch.tensor(row.ids)
-        mask[i, : len(row.ids)] = 1
         for p in row.focus:
             focus[i, p] = 1.0
         local.setdefault(row.example, len(local))

@@ -12,28 +12,82 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 from .sites import NeuronSite
 
-__all__ = ["ActivationEdit", "capture_activations", "edit_activations", "pre_hooks", "tile_from"]
+__all__ = ["ActivationEdit", "capture_activations", "edit_activations", "forward_hooks", "grad_hooks", "pre_hooks",
+           "stop_before", "tile_from"]
 
 ActivationEdit = Callable[[NeuronSite, torch.Tensor], torch.Tensor | None]
 """Called with a site and its activation ``[batch, pos, n_neurons]``; returns a replacement or None."""
 
 
 @contextmanager
-def pre_hooks(
-    pairs: Sequence[tuple[nn.Module, Callable[..., Any]]], *, with_kwargs: bool = False
-) -> Iterator[None]:
-    """Install forward pre-hooks ``(module, fn)`` for the duration of the block."""
-    handles = []
+def _installed(register: Callable[[Any, Callable[..., Any]], RemovableHandle],
+               pairs: Sequence[tuple[Any, Callable[..., Any]]]) -> Iterator[None]:
+    """``register(target, fn)`` for every pair; each returned handle is removed when the block exits."""
+    handles: list[RemovableHandle] = []
     try:
-        for module, fn in pairs:
-            handles.append(module.register_forward_pre_hook(fn, with_kwargs=with_kwargs))
+        for target, fn in pairs:
+            handles.append(register(target, fn))
         yield
     finally:
         for handle in handles:
             handle.remove()
+
+
+@contextmanager
+def pre_hooks(
+    pairs: Sequence[tuple[nn.Module, Callable[..., Any]]], *, with_kwargs: bool = False
+) -> Iterator[None]:
+    """Install forward pre-hooks ``(module, fn)`` for the duration of the block: ``fn(module, args)``,
+    or ``fn(module, args, kwargs)`` with ``with_kwargs``."""
+    with _installed(lambda module, fn: module.register_forward_pre_hook(fn, with_kwargs=with_kwargs), pairs):
+        yield
+
+
+@contextmanager
+def forward_hooks(
+    pairs: Sequence[tuple[nn.Module, Callable[..., Any]]], *, with_kwargs: bool = False
+) -> Iterator[None]:
+    """Install forward hooks ``(module, fn)`` for the duration of the block: ``fn(module, args, output)``,
+    or ``fn(module, args, kwargs, output)`` with ``with_kwargs``; a returned value replaces the output."""
+    with _installed(lambda module, fn: module.register_forward_hook(fn, with_kwargs=with_kwargs), pairs):
+        yield
+
+
+@contextmanager
+def grad_hooks(pairs: Sequence[tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor | None]]]) -> Iterator[None]:
+    """Install gradient hooks ``(tensor, fn)`` (tensors or parameters) for the duration of the block:
+    ``fn(grad)`` sees the gradient with respect to the tensor (its shape) and may return a replacement."""
+    with _installed(lambda tensor, fn: tensor.register_hook(fn), pairs):
+        yield
+
+
+class _Stopped(Exception):
+    """Raised by :func:`stop_before`'s hook; carries the token of the block that raised it."""
+
+
+@contextmanager
+def stop_before(module: nn.Module) -> Iterator[None]:
+    """End the forward pass when it reaches ``module``: later modules (and ``module`` itself) do not run.
+
+    The pre-hooks installed on ``module`` before this block still run (enter capturing blocks first).
+    The exception that stops the pass is suppressed at the end of the block, so the rest of the block
+    after that forward call is skipped: put one forward pass in it.
+    """
+    token = object()
+
+    def stop(*_: Any) -> None:
+        raise _Stopped(token)
+
+    with pre_hooks([(module, stop)]):
+        try:
+            yield
+        except _Stopped as stopped:
+            if stopped.args != (token,):
+                raise
 
 
 def _site_hook(site: NeuronSite, fn: ActivationEdit, shapes: dict[int, torch.Size]) -> Callable[..., Any]:

@@ -27,7 +27,7 @@ from .sites import NeuronSite
 
 __all__ = ["MemoryEstimate", "estimate_pass_memory"]
 
-PROBE_ROWS = 8
+_PROBE_ROWS = 8
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def estimate_pass_memory(model: nn.Module, sites: list[NeuronSite], batch: Batch
         measure: run the probe and measure its peak; False (or no way to measure) counts saved tensors.
     """
     width = int(batch.mask.sum(dim=1).max())
-    copies = max(1, min(rows, PROBE_ROWS))
+    copies = max(1, min(rows, _PROBE_ROWS))
     probe = _probe(batch, copies)
 
     saved = 0

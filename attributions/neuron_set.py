@@ -13,25 +13,26 @@ from typing import Any
 
 import torch
 
+from .errors import InputError
 from .files import atomic_file
 
 __all__ = ["NeuronSet", "parse_neurons"]
 
 SET_FORMAT = "neuronedit.neuronset/1"
-MAX_INDEX = 2**31 - 1  # no model has more layers or neurons per layer; bigger numbers are damage
+_MAX_INDEX = 2**31 - 1  # no model has more layers or neurons per layer; bigger numbers are damage
 
 
 def _index(value: Any) -> int:
     """``value`` as a layer or neuron index: an integer (Python, numpy or torch; not a bool, not a
-    float) in ``[0, MAX_INDEX]``; raises ValueError otherwise."""
+    float) in ``[0, _MAX_INDEX]``; raises ValueError otherwise."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is a bool, not an index")
+        raise InputError(f"{value!r} is a bool, not an index")
     try:
         index = operator.index(value)
     except TypeError:
-        raise ValueError(f"{value!r} is not an integer") from None
-    if not 0 <= index <= MAX_INDEX:
-        raise ValueError(f"{index} is outside 0..{MAX_INDEX}")
+        raise InputError(f"{value!r} is not an integer") from None
+    if not 0 <= index <= _MAX_INDEX:
+        raise InputError(f"{index} is outside 0..{_MAX_INDEX}")
     return index
 
 
@@ -43,20 +44,20 @@ def parse_neurons(data: Any, where: str, *, allow_empty: bool = False) -> Neuron
         ValueError: naming ``where`` and the first bad entry.
     """
     if not isinstance(data, list):
-        raise ValueError(f"{where} must be a list of [layer, neuron] pairs, not {type(data).__name__}")
+        raise InputError(f"{where} must be a list of [layer, neuron] pairs, not {type(data).__name__}")
     if not data and not allow_empty:
-        raise ValueError(f"{where} is empty: a neuron set needs at least one [layer, neuron] pair")
+        raise InputError(f"{where} is empty: a neuron set needs at least one [layer, neuron] pair")
     pairs: list[tuple[int, int]] = []
     for i, item in enumerate(data):
         try:
             if not isinstance(item, list) or len(item) != 2:
-                raise ValueError("it is not a [layer, neuron] pair")
+                raise InputError("it is not a [layer, neuron] pair")
             pairs.append((_index(item[0]), _index(item[1])))
         except ValueError as err:
-            raise ValueError(f"{where}[{i}] = {json.dumps(item)[:80]}: {err}; write non-negative integers") from None
+            raise InputError(f"{where}[{i}] = {json.dumps(item)[:80]}: {err}; write non-negative integers") from None
     twice = [pair for pair, count in Counter(pairs).items() if count > 1]
     if twice:
-        raise ValueError(f"{where} lists neuron {list(twice[0])} twice; list each neuron once")
+        raise InputError(f"{where} lists neuron {list(twice[0])} twice; list each neuron once")
     return NeuronSet(pairs)
 
 
@@ -75,7 +76,7 @@ class NeuronSet:
             try:
                 key = (_index(layer), _index(neuron))
             except ValueError as err:
-                raise ValueError(f"bad neuron ({layer!r}, {neuron!r}): {err}") from None
+                raise InputError(f"bad neuron ({layer!r}, {neuron!r}): {err}") from None
             if key not in seen:
                 seen.add(key)
                 items.append(key)
@@ -131,10 +132,10 @@ class NeuronSet:
         """
         for layer, neuron in self._items:
             if layer >= len(widths):
-                raise ValueError(f"{where}: neuron {[layer, neuron]} is out of range: there is no layer {layer}, "
+                raise InputError(f"{where}: neuron {[layer, neuron]} is out of range: there is no layer {layer}, "
                                  f"the model has {len(widths)} layers (0..{len(widths) - 1})")
             if neuron >= widths[layer]:
-                raise ValueError(f"{where}: neuron {[layer, neuron]} is out of range: layer {layer} has "
+                raise InputError(f"{where}: neuron {[layer, neuron]} is out of range: layer {layer} has "
                                  f"{widths[layer]} neurons (0..{widths[layer] - 1})")
 
     def to_mask(self, n_layers: int, n_neurons: int) -> torch.Tensor:
@@ -148,10 +149,6 @@ class NeuronSet:
         for layer, neuron in self._items:
             mask[layer, neuron] = True
         return mask
-
-    @classmethod
-    def from_mask(cls, mask: torch.Tensor) -> NeuronSet:
-        return cls((int(layer), int(n)) for layer, n in torch.nonzero(mask).tolist())
 
     def to_json(self, meta: dict[str, Any] | None = None) -> str:
         return json.dumps({"format": SET_FORMAT, "neurons": [list(i) for i in self._items], "meta": meta or {}})
@@ -170,8 +167,8 @@ class NeuronSet:
         try:
             data = json.loads(path.read_text(encoding="utf-8-sig"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-            raise ValueError(f"{path}: not a readable neuron-set JSON file ({err})") from None
+            raise InputError(f"{path}: not a readable neuron-set JSON file ({err})") from None
         if not isinstance(data, dict) or data.get("format") != SET_FORMAT:
-            raise ValueError(f"{path}: expected a JSON object with format {SET_FORMAT!r} and a 'neurons' list "
+            raise InputError(f"{path}: expected a JSON object with format {SET_FORMAT!r} and a 'neurons' list "
                              "(write it with NeuronSet.save)")
         return parse_neurons(data.get("neurons"), f"{path}: neurons")

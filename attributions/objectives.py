@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import InputError
 from .forward import Row, start_token_id
 
 __all__ = ["PAIR_SPANS", "Encoded", "ForgetLoss", "LanguageModeling", "Objective", "PairPreference", "TokenContrast",
@@ -73,7 +74,7 @@ class Objective(ABC):
             kept.append(index)
         if not kept:
             reasons = "; ".join(f"#{i}: {r}" for i, r in skipped[:5])
-            raise ValueError(f"no example can be scored ({reasons})")
+            raise InputError(f"no example can be scored ({reasons})")
         return Encoded(rows=rows, kept=kept, skipped=skipped)
 
 
@@ -132,7 +133,7 @@ class PairPreference(Objective):
 
     def __init__(self, pairs: Sequence[Any], span: str = "all") -> None:
         if span not in PAIR_SPANS:
-            raise ValueError(f"span must be one of {', '.join(PAIR_SPANS)}, not {span!r}")
+            raise InputError(f"span must be one of {', '.join(PAIR_SPANS)}, not {span!r}")
         self.pairs, self.span = list(pairs), span
 
     def describe(self) -> dict[str, Any]:
@@ -188,11 +189,11 @@ class TokenContrast(Objective):
         for word in (self.a, self.b):
             tokens = _tokens(tokenizer, word)
             if len(tokens) != 1:
-                raise ValueError(f"{word!r} is {len(tokens)} tokens ({tokens}); TokenContrast needs single tokens "
+                raise InputError(f"{word!r} is {len(tokens)} tokens ({tokens}); TokenContrast needs single tokens "
                                  "(mind the leading space, e.g. ' he')")
             ids.append(tokens[0])
         if ids[0] == ids[1]:
-            raise ValueError(f"{self.a!r} and {self.b!r} are the same token")
+            raise InputError(f"{self.a!r} and {self.b!r} are the same token")
         start = start_token_id(tokenizer)
         out: list[list[Row] | str] = []
         for prompt in self.prompts:
@@ -226,7 +227,7 @@ class ForgetLoss(Objective):
 
     def __init__(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]] | None = None) -> None:
         if spans is not None and len(spans) != len(texts):
-            raise ValueError(f"{len(spans)} span lists for {len(texts)} texts")
+            raise InputError(f"{len(spans)} span lists for {len(texts)} texts")
         self.texts, self.spans = [str(t) for t in texts], spans
 
     def describe(self) -> dict[str, Any]:

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Generic, TypeVar
 
+from .errors import InputError
+
 __all__ = ["Registry", "UnknownNameError"]
 
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError, ValueError):
+class UnknownNameError(InputError, KeyError):
     """A name that is not registered (a KeyError for mappings, a ValueError for argument checks)."""
 
     def __str__(self) -> str:
@@ -37,7 +39,7 @@ class Registry(Mapping[str, T], Generic[T]):
     def register(self, name: str, entry: T) -> T:
         """Add ``entry`` under ``name`` (replacing one of that name) and return it."""
         if not isinstance(name, str) or not name:
-            raise ValueError(f"a {self.what} needs a non-empty string name, not {name!r}")
+            raise InputError(f"a {self.what} needs a non-empty string name, not {name!r}")
         self._entries[name] = entry
         return entry
 

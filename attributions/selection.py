@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from .neurons import NeuronScores, NeuronSet
+from .errors import InputError
+from .neuron_set import NeuronSet
+from .scores import NeuronScores
 
 __all__ = ["DEFAULT_K", "DEFAULT_RULE", "RULES", "combine_controls", "select"]
 
@@ -34,7 +36,7 @@ def _top(values: torch.Tensor, k: int, allowed: torch.Tensor | None = None) -> N
 def _require_finite(scores: NeuronScores, what: str) -> None:
     bad = int((~torch.isfinite(scores.scores)).sum())
     if bad:
-        raise ValueError(f"{bad} {what} are NaN or infinite: an infinite score would be chosen first and a NaN "
+        raise InputError(f"{bad} {what} are NaN or infinite: an infinite score would be chosen first and a NaN "
                          "never; recompute them (float32, fewer integration steps) before selecting")
 
 
@@ -54,27 +56,27 @@ def select(scores: NeuronScores, k: int, rule: str = DEFAULT_RULE, *, control: N
     ``control`` defaults to ``scores.control``; every rule but ``top`` needs one.
     """
     if rule not in RULES:
-        raise ValueError(f"unknown selection rule {rule!r}; choose one of {', '.join(RULES)}")
+        raise InputError(f"unknown selection rule {rule!r}; choose one of {', '.join(RULES)}")
     if isinstance(k, bool) or not hasattr(k, "__index__") or k < 1:
-        raise ValueError(f"k must be an integer of at least 1, not {k!r}")
+        raise InputError(f"k must be an integer of at least 1, not {k!r}")
     _require_finite(scores, "scores")
     if rule == "top":
         return _top(scores.scores, k)
     control = control or scores.control
     if control is None:
-        raise ValueError(f"rule {rule!r} needs control scores; compute them (neuronedit attribute does by default) "
+        raise InputError(f"rule {rule!r} needs control scores; compute them (neuronedit attribute does by default) "
                          "or use rule='top'")
     if control.shape != scores.shape:
-        raise ValueError(f"control scores have shape {control.shape}, the scores {scores.shape}")
+        raise InputError(f"control scores have shape {control.shape}, the scores {scores.shape}")
     _require_finite(control, "control scores")
     s = scores.scores.float()
     c = torch.nan_to_num(control.scores.float().abs(), nan=0.0)
     if rule in ("exclude_control", "consistent"):
         if not 0 < quantile <= 1:
-            raise ValueError(f"quantile must be in (0, 1], not {quantile}")
+            raise InputError(f"quantile must be in (0, 1], not {quantile}")
         if rule == "consistent":
             if scores.std is None:
-                raise ValueError("rule 'consistent' needs per-example standard deviations (scores.std)")
+                raise InputError("rule 'consistent' needs per-example standard deviations (scores.std)")
             s = s / scores.std.float().clamp(min=float(scores.std.float().mean()) * 1e-3 + 1e-12)
         cutoff = torch.quantile(c.flatten(), quantile)
         return _top(s, k, allowed=c < cutoff if quantile < 1 else None)
@@ -89,9 +91,9 @@ def combine_controls(*controls: NeuronScores, quantile: float = 0.9) -> NeuronSc
     of ``|control_i| / q_i``, where ``q_i`` is the ``quantile`` of ``|control_i|``, so a neuron
     important for any of them counts as important. ``meta["parts"]`` lists the parts' metas."""
     if not controls:
-        raise ValueError("give at least one control")
+        raise InputError("give at least one control")
     if len({c.shape for c in controls}) != 1:
-        raise ValueError(f"controls have different shapes: {[c.shape for c in controls]}")
+        raise InputError(f"controls have different shapes: {[c.shape for c in controls]}")
     parts = []
     for c in controls:
         values = torch.nan_to_num(c.scores.float().abs(), nan=0.0)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .errors import InputError
 from .layout import is_conv1d, linear_view
 from .registry import Registry
 
@@ -136,12 +137,8 @@ class NeuronSite:
         bias = getattr(self.module, "bias", None)
         return bias if isinstance(bias, torch.Tensor) else None
 
-    def read_in(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        """The views of :meth:`read_rows`."""
-        return self.read_rows()
 
-
-class UnsupportedArchitectureError(ValueError):
+class UnsupportedArchitectureError(InputError):
     """The model's architecture has no entry in the site registry."""
 
 
@@ -170,7 +167,7 @@ def register_architecture(
         flat_block: layer module pattern, for models that flatten tokens before the MLP.
     """
     if "{layer}" not in down:
-        raise ValueError(f"down pattern {down!r} must contain '{{layer}}'")
+        raise InputError(f"down pattern {down!r} must contain '{{layer}}'")
     spec = ArchitectureSpec(
         name=name,
         down=down,

@@ -17,13 +17,11 @@ import argparse
 import json
 import time
 
-ALL = "neurons,neurons-mean,prune,unlearn-confined,unlearn,leace,self-debias,cda,random"
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out/bench_compare")
-    parser.add_argument("--methods", default=ALL)
+    parser.add_argument("--methods", help="comma-separated (default: every name in DEBIAS_METHODS)")
     parser.add_argument("--max-items", type=int, default=100)
     parser.add_argument("--ppl-tokens", type=int, default=10000)
     args = parser.parse_args()
@@ -31,8 +29,8 @@ def main() -> None:
     import torch
 
     from neuronedit import load_model
-    from neuronedit.analysis import compare_methods
-    from neuronedit.compare_report import write_compare_report
+    from neuronedit.analysis import DEBIAS_METHODS, compare_methods
+    from neuronedit.report.comparison import write_compare_report
 
     torch.set_num_threads(2)
     started = time.perf_counter()
@@ -44,9 +42,10 @@ def main() -> None:
         messages.append(f"{time.perf_counter() - started:.0f} s: {message}")
         print(messages[-1], flush=True)
 
-    result = compare_methods(lm, args.methods.split(","), ("gender",), max_items=args.max_items,
+    methods = args.methods.split(",") if args.methods else list(DEBIAS_METHODS)
+    result = compare_methods(lm, methods, ("gender",), max_items=args.max_items,
                              ppl_tokens=args.ppl_tokens, log=log)
-    command = f"python benchmarks/bench_compare.py --methods {args.methods}"
+    command = f"python benchmarks/bench_compare.py --methods {','.join(methods)}"
     report = write_compare_report(result, args.out, command=command)
     total = time.perf_counter() - started
     table = result.table("gender")

@@ -33,7 +33,7 @@ def worker(out_dir: Path, pairs: int) -> None:
     from attributions.distributed import barrier, init_from_env, rank, world_size
     from neuronedit import load_model
     from neuronedit.data import load
-    from neuronedit.evaluation import evaluate
+    from neuronedit.measure.evaluation import evaluate
 
     init_from_env()
     if STEREOSET.is_file():

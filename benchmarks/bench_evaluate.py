@@ -21,7 +21,7 @@ import torch
 
 from neuronedit import load_model
 from neuronedit.data import load
-from neuronedit.scoring import score_texts
+from neuronedit.measure.scoring import score_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # after the packages: tests/neuronedit/ is no package to import

@@ -38,7 +38,7 @@ def _locate(lm, k: int, scores_file: Path | None):
     from attributions import NeuronScores, PairPreference, attribute
     from attributions.selection import DEFAULT_RULE, select
     from neuronedit.analysis.transfer import domains_from, objective_span
-    from neuronedit.controls import DEFAULT_CONTROL, control_scores
+    from neuronedit.locate.control_scores import DEFAULT_CONTROL, control_scores
 
     domain = domains_from(["gender"], "stereoset")[0]
     if scores_file is not None and scores_file.is_file():
@@ -54,24 +54,16 @@ def _locate(lm, k: int, scores_file: Path | None):
 @torch.no_grad()
 def _forward_floor(lm, neurons, windows, batch_size: int = 8) -> float:
     """Seconds of a plain forward over the windows, stopped after the last layer the neurons are in."""
-    from attributions.hooks import pre_hooks
-    from neuronedit.explain.contexts import _Stop, _stop
+    from attributions.forward import pad_rows
+    from attributions.hooks import stop_before
 
     last = lm.sites[max(layer for layer, _ in neurons)]
     start = time.perf_counter()
     for first in range(0, len(windows), batch_size):
         chunk = windows[first : first + batch_size]
-        width = 1 + max(len(w) for w in chunk)
-        ids = torch.full((len(chunk), width), lm.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, window in enumerate(chunk):
-            ids[row, : 1 + len(window)] = torch.tensor([lm.tokenizer.bos_token_id or 0, *window])
-            mask[row, : 1 + len(window)] = 1
-        try:
-            with pre_hooks([(last.module, _stop)]):
-                lm.model(input_ids=ids, attention_mask=mask)
-        except _Stop:
-            pass
+        ids, mask = pad_rows([[lm.tokenizer.bos_token_id or 0, *window] for window in chunk], lm.pad_id)
+        with stop_before(last.module):
+            lm.model(input_ids=ids, attention_mask=mask)
     return time.perf_counter() - start
 
 

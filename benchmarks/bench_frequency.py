@@ -1,6 +1,6 @@
 """A frequency-only edit against the old and the new race score on the demo model. Prints JSON.
 
-The edit (:func:`neuronedit.diagnostics.logit_shift`) lowers the logit of the first token of every
+The edit (:func:`neuronedit.measure.diagnostics.logit_shift`) lowers the logit of the first token of every
 stereotyped group word (" Black", " Hispanic", " Asian", " Arab") by ``--shift`` nats at the positions
 whose input token is one of the words that precede a group word in the probe templates ("The", " the",
 "My", "Our", "Her", "His", " new"). It makes those words rarer exactly where they are predicted and
@@ -16,7 +16,7 @@ import json
 
 from neuronedit import evaluate, load_model
 from neuronedit.data import load
-from neuronedit.diagnostics import logit_shift
+from neuronedit.measure.diagnostics import logit_shift
 
 GROUPS = (" Black", " Hispanic", " Asian", " Arab")
 BEFORE_GROUP = ("The", " the", "My", "Our", "Her", "His", " new")

@@ -48,12 +48,12 @@ from attributions import NeuronSet, PairPreference, attribute, mean_activations
 from attributions.selection import select
 from neuronedit import evaluate, load_model
 from neuronedit.analysis import edit_effects
-from neuronedit.analysis.controls import random_like
-from neuronedit.controls import control_scores
+from neuronedit.analysis.random_control import random_like
 from neuronedit.data import Dataset, group_key, load
 from neuronedit.data.neutral import NEUTRAL_TEXTS
 from neuronedit.data.split import part_of
 from neuronedit.edits import masked
+from neuronedit.locate.control_scores import control_scores
 
 BENCHMARKS = ("stereoset", "winobias", "probes")
 SPECS = {"stereoset": "stereoset", "winobias": "winobias", "probes": "probes:gender"}
@@ -74,8 +74,8 @@ def _row(effects: list[dict[str, Any]]) -> dict[str, Any]:
         key = "perplexity" if r["role"] == "cost" else r["suite"]
         cell = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
                 if k in ("metric", "before", "after", "delta", "delta_ci_low", "delta_ci_high", "abs_delta",
-                         "abs_delta_ci_low", "abs_delta_ci_high", "vs_control", "vs_control_ci_low",
-                         "vs_control_ci_high", "score_before", "score_after", "ss_before", "ss_after",
+                         "abs_delta_ci_low", "abs_delta_ci_high", "vs_random", "vs_random_ci_low",
+                         "vs_random_ci_high", "score_before", "score_after", "ss_before", "ss_after",
                          "lms_before", "lms_after", "lms_delta", "lms_delta_ci_low", "lms_delta_ci_high", "n",
                          "skipped")}
         if r["role"] == "bias":

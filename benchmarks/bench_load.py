@@ -34,7 +34,7 @@ def _run(spec: str, env: dict[str, str]) -> dict[str, object]:
 
 
 def main() -> None:
-    from neuronedit.demo_model import demo_gguf_path
+    from neuronedit.model.demo import demo_gguf_path
 
     gguf = str(demo_gguf_path())
     with tempfile.TemporaryDirectory() as tmp:

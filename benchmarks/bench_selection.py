@@ -5,7 +5,7 @@ from ../shared/data, else the built-in gender probes), control scores from langu
 the built-in neutral corpus. For every rule and k, the chosen neurons are zeroed (hooks) and the
 model is evaluated on held-out data: the test half of the same benchmark, the gender probes'
 test half, and WikiText-2 perplexity (../shared/data; first --ppl-tokens tokens). A random set of
-k neurons is the control edit. ``--modes zero mean`` also measures mean ablation (each neuron
+k neurons is the random control edit. ``--modes zero mean`` also measures mean ablation (each neuron
 set to its mean activation on the built-in neutral corpus) beside zeroing.
 
     .venv/bin/python benchmarks/bench_selection.py [--k 50] [--ppl-tokens 10000] [--modes zero mean]

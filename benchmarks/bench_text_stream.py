@@ -27,12 +27,12 @@ def _tokenizer() -> tuple[Any, str]:
     """The demo tokenizer (cached checkpoint, else ``load_model('demo')``), else a tiny word-level one."""
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-    from neuronedit.cache import cache_dir
+    from neuronedit.model.cache import cache_dir
 
     for folder in sorted(cache_dir("models").glob("*/tokenizer.json")):
         return AutoTokenizer.from_pretrained(folder.parent), folder.parent.name
     try:
-        from neuronedit.loading import load_model
+        from neuronedit.model.loading import load_model
 
         return load_model("demo").tokenizer, "demo"
     except Exception:  # noqa: BLE001 - any failure: fall back to an offline tokenizer
@@ -51,7 +51,7 @@ def _rss_mb() -> float:
 def child(mode: str, path: Path, max_tokens: int) -> dict[str, Any]:
     """Load and tokenize ``path`` one way; seconds and peak RSS of this process."""
     from neuronedit.data import load
-    from neuronedit.metrics.language import token_ids
+    from neuronedit.measure.language import token_ids
 
     tokenizer, name = _tokenizer()
     tokenizer.model_max_length = 10**12  # no "sequence too long" warning for the whole-file path

@@ -12,18 +12,14 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from attributions import LanguageModel
+    from attributions import InputError, LanguageModel, NeuronEditError
 
-    from .completion import next_token_logprob_gap
-    from .demo_model import DemoModelUnavailable
     from .edits import (
         Edit,
         EditError,
         EditLog,
         ManifestError,
-        apply_edit,
         apply_edit_,
-        compact,
         compact_,
         load_manifest,
         masked,
@@ -31,24 +27,29 @@ if TYPE_CHECKING:
         save_edited,
         scale_,
     )
-    from .evaluation import Evaluation, compare, evaluate
-    from .loading import ModelLoadError, load_model
+    from .measure.completion import next_token_logprob_gap
+    from .measure.evaluation import Evaluation, evaluate
+    from .measure.paired import paired_effects
+    from .model.demo import DemoModelUnavailable
+    from .model.loading import ModelLoadError, load_model
 
 _HOMES = {
-    "LanguageModel": "attributions",
-    "next_token_logprob_gap": ".completion",
-    "DemoModelUnavailable": ".demo_model",
-    **dict.fromkeys(["Edit", "EditError", "EditLog", "ManifestError", "apply_edit", "apply_edit_", "compact",
+    **dict.fromkeys(["InputError", "LanguageModel", "NeuronEditError"], "attributions"),
+    "next_token_logprob_gap": ".measure.completion",
+    "DemoModelUnavailable": ".model.demo",
+    **dict.fromkeys(["Edit", "EditError", "EditLog", "ManifestError", "apply_edit_",
                      "compact_", "load_manifest", "masked", "prune_", "save_edited", "scale_"], ".edits"),
-    **dict.fromkeys(["Evaluation", "compare", "evaluate"], ".evaluation"),
-    **dict.fromkeys(["ModelLoadError", "load_model"], ".loading"),
+    **dict.fromkeys(["Evaluation", "evaluate"], ".measure.evaluation"),
+    "paired_effects": ".measure.paired",
+    **dict.fromkeys(["ModelLoadError", "load_model"], ".model.loading"),
 }
-"""Where each public name lives (``apply_edit`` and ``compact`` are deprecated aliases of the ``_`` forms)."""
+"""Where each public name lives."""
 
 __all__ = [
-    "DemoModelUnavailable", "Edit", "EditError", "EditLog", "Evaluation", "LanguageModel", "ManifestError",
-    "ModelLoadError", "__version__", "apply_edit", "apply_edit_", "compact", "compact_", "compare", "evaluate",
-    "load_manifest", "load_model", "masked", "next_token_logprob_gap", "prune_", "save_edited", "scale_",
+    "DemoModelUnavailable", "Edit", "EditError", "EditLog", "Evaluation", "InputError", "LanguageModel",
+    "ManifestError", "ModelLoadError", "NeuronEditError", "__version__", "apply_edit_", "compact_", "evaluate",
+    "load_manifest", "load_model", "masked", "next_token_logprob_gap", "paired_effects", "prune_", "save_edited",
+    "scale_",
 ]
 assert set(__all__) == {"__version__", *_HOMES}, "__all__ and _HOMES must list the same names"
 

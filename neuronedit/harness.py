@@ -23,6 +23,7 @@ from lm_eval.api.registry import register_model  # type: ignore[import-untyped]
 from lm_eval.models.huggingface import HFLM  # type: ignore[import-untyped]
 
 from attributions import LanguageModel, NeuronSet, mean_activations
+from attributions.errors import InputError
 from attributions.forward import start_token_id
 
 from .data.neutral import NEUTRAL_TEXTS
@@ -50,12 +51,12 @@ class NeuronEditHarnessLM(HFLM):
     def __init__(self, pretrained: str = "demo", edit: str | None = None, neurons: str | None = None,
                  mode: str = "zero", force: bool | str = False, batch_size: int | str = 16, **kwargs: Any) -> None:
         from .edits import apply_edit_
-        from .loading import load_model
+        from .model.loading import load_model
 
         if mode not in ("zero", "mean"):
-            raise ValueError(f"mode must be zero or mean, not {mode!r}")
+            raise InputError(f"mode must be zero or mean, not {mode!r}")
         if neurons is None and mode != "zero":
-            raise ValueError("mode applies to neurons=FILE; give the neuron file too")
+            raise InputError("mode applies to neurons=FILE; give the neuron file too")
         lm = load_model(str(pretrained))
         if edit:
             apply_edit_(lm, os.fspath(edit), force=str(force).lower() in ("true", "1", "yes"))

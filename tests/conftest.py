@@ -14,7 +14,9 @@ pytest runs as ``python -m pytest`` (which adds the current folder) or as the ``
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,10 +26,47 @@ if str(Path(__file__).resolve().parents[1]) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+_TINY_CACHE: str | None = None
+"""The session's ``NEURONEDIT_CACHE`` of the tiny-model tests (see ``pytest_runtest_protocol``)."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tiny_lm(arch, seed, **options): arguments of the module's `tiny_lm` fixture")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    """Tests of tiny models (every test not marked slow) run torch on one thread, in this process and in the
+    processes they start (``OMP_NUM_THREADS``), fixtures included: their operations are far too small to gain
+    from a second thread, and with another job on the machine every split operation waits for a busy core
+    (a tiny forward pass took 10x longer on two threads than on one). They also share one ``NEURONEDIT_CACHE``
+    folder for the session (removed at the end): control scores are computed once per session, never read
+    from or left in the user's cache. All of it is put back afterwards (the demo tests use the real cache)."""
+    if item.get_closest_marker("slow"):
+        return (yield)
+    import torch
+
+    global _TINY_CACHE
+    if _TINY_CACHE is None:
+        _TINY_CACHE = tempfile.mkdtemp(prefix="neuronedit-test-cache-")
+    threads = torch.get_num_threads()
+    saved = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "NEURONEDIT_CACHE")}
+    torch.set_num_threads(1)
+    os.environ.update(OMP_NUM_THREADS="1", NEURONEDIT_CACHE=_TINY_CACHE)
+    try:
+        return (yield)
+    finally:
+        torch.set_num_threads(threads)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _TINY_CACHE is not None:
+        shutil.rmtree(_TINY_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +81,28 @@ def tiny_lm(request: pytest.FixtureRequest):
 
     marker = request.node.get_closest_marker("tiny_lm")
     return make(*marker.args, **marker.kwargs) if marker else make()
+
+
+@pytest.fixture
+def cli_in_process(capsys: pytest.CaptureFixture[str]):
+    """``neuronedit ARGS...`` run by ``neuronedit.cli.main`` in this process, as a ``CompletedProcess`` (exit
+    code, stdout, stderr): what a subprocess would give without starting Python, torch and transformers again
+    (a traceback fails the test). ``python -m neuronedit`` itself still runs as a process in
+    test_distributed.py, test_loading.py, test_unlearn.py and test_evaluation.py."""
+    import subprocess
+
+    from neuronedit.cli import main
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:  # argparse refuses a value
+            code = int(exit_.code or 0)
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, captured.out, captured.err)
+
+    return run
 
 
 @pytest.fixture(scope="session")
@@ -62,11 +123,17 @@ def shared_data() -> Path:
 
 @pytest.fixture
 def restore_registry():
-    """Tests and doc pages may register architectures; put the registry back afterwards."""
-    from attributions import sites
+    """Tests and doc pages may register architectures and methods; put every registry back afterwards."""
+    from attributions import ATTRIBUTION_METHODS, sites
+    from neuronedit.analysis import DEBIAS_METHODS
+    from neuronedit.data import KINDS
+    from neuronedit.unlearn import LOSSES, UNLEARNING_METHODS
 
-    saved = dict(sites._REGISTRY), dict(sites._BY_MODEL_TYPE)
+    registries = (sites._REGISTRY, ATTRIBUTION_METHODS, UNLEARNING_METHODS, LOSSES, DEBIAS_METHODS, KINDS)
+    saved = [dict(registry) for registry in registries]
+    by_model_type = dict(sites._BY_MODEL_TYPE)
     yield
-    sites._REGISTRY.restore(saved[0])
+    for registry, entries in zip(registries, saved):
+        registry.restore(entries)
     sites._BY_MODEL_TYPE.clear()
-    sites._BY_MODEL_TYPE.update(saved[1])
+    sites._BY_MODEL_TYPE.update(by_model_type)

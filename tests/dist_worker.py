@@ -15,8 +15,8 @@ import torch
 from attributions import PairPreference, attribute
 from attributions.distributed import init_from_env, rank, world_size
 from neuronedit.data import load
-from neuronedit.evaluation import evaluate
-from neuronedit.loading import load_model
+from neuronedit.measure.evaluation import evaluate
+from neuronedit.model.loading import load_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

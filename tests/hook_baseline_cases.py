@@ -13,7 +13,7 @@ REQUESTS = [("the nurse said that", "she was home"), ("the doctor said", "he was
 
 
 def _score(lm: LanguageModel) -> Any:
-    from neuronedit.scoring import score_texts
+    from neuronedit.measure.scoring import score_texts
 
     return score_texts(lm, REQUESTS)
 

@@ -1,17 +1,21 @@
 """Hook hygiene: no entry point leaves a hook behind, also when an exception interrupts it.
 
-(a) ``test_every_hook_registering_function_has_a_case`` reads the source of ``attributions`` and
-    ``neuronedit`` with ``ast`` and lists every function whose own body calls ``register_*hook``
-    (module, parameter, tensor and global hooks) or installs saved-tensors hooks. Each must be named in
-    the ``covers`` of a case below, so a new hook-registering function without a case fails the suite.
+Every hook is installed by a context manager of ``attributions.hooks`` (test_hooks_in_one_place.py checks
+that no other module registers one).
+(a) ``test_every_hook_function_has_a_case`` reads the source of ``attributions`` and ``neuronedit`` with
+    ``ast`` and lists the scoped hooks of ``attributions.hooks`` that register hooks (module, parameter and
+    tensor hooks), the function that installs saved-tensors hooks, and every function elsewhere that enters
+    a context manager of ``attributions.hooks``. Each must be named in the ``covers`` of a case below, so a
+    new function that installs hooks without a case fails the suite.
 (b) ``test_entry_point_leaves_no_hook`` runs each case's public entry point on a tiny model once normally
     and once with an exception raised inside (in the ``with`` block, or in the forward pass through
     ``exploding``). Afterwards no module, parameter, buffer or global hook table holds a hook, no
     saved-tensors hooks are active, ``requires_grad`` and training flags are as before, and the weights
-    are bitwise unchanged unless the entry point edits them. The registrations the case made are recorded:
-    they must include the functions it claims to cover and come only from functions the scan found.
+    are bitwise unchanged unless the entry point edits them. The registrations the case made are recorded
+    (the scoped hook that made each, and the function that entered it): they must include the functions
+    the case claims to cover and come only from functions the scan found.
 
-The scan, the injected exception, the leftover search and the recorder are in hook_checks.py; the helpers
+The scans, the injected exception, the leftover search and the recorder are in hook_checks.py; the helpers
 of the baselines' cases are in hook_baseline_cases.py.
 """
 
@@ -23,13 +27,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import hook_baseline_cases as baselines
+import hook_scoped_cases as scoped
 import pytest
 import torch
 from hook_checks import (
     PACKAGES,
     Boom,
     exploding,
-    hook_registering_functions,
+    hook_functions,
     leftover_hooks,
     raise_if,
     record_registrations,
@@ -60,9 +65,18 @@ def registrations(monkeypatch: pytest.MonkeyPatch) -> set[str]:
 # --- the cases -----------------------------------------------------------------------------------------
 
 HOOKS = "attributions.hooks:pre_hooks"
+FORWARD_HOOKS = "attributions.hooks:forward_hooks"
+GRAD_HOOKS = "attributions.hooks:grad_hooks"
 GRAPH = "attributions.methods._common:graph_activations"
+LEAVES = "attributions.methods._common:leaf_activations"
+MEAN = "attributions.engine:_mean_activations"
+ACTIVATION = "attributions.methods.activation:activation"
+ABLATION = "attributions.methods.ablation:ablation"
+INTEGRATE = "attributions.methods.integrated:_integrate"
 SAVED_BYTES = "attributions.memory:_saved_bytes"
-LOGIT_SHIFT = "neuronedit.diagnostics:logit_shift"
+MASKED = "neuronedit.edits.masks:masked"
+CONTEXTS = "neuronedit.explain.contexts:activations_of"
+LOGIT_SHIFT = "neuronedit.measure.diagnostics:logit_shift"
 TRAINABLE = "neuronedit.unlearn.confine:trainable"
 
 
@@ -107,7 +121,8 @@ def _site_hooked(lm: LanguageModel) -> bool:
 
 
 def _attribute(method: str, **options: Any) -> Callable[[LanguageModel], Any]:
-    return lambda lm: attribute(lm, PairPreference(PAIRS), method, steps=3, internal_batch_size=8, **options)
+    options = {"steps": 3, "internal_batch_size": 8, **options}  # 6 rows: IG runs one step per pass
+    return lambda lm: attribute(lm, PairPreference(PAIRS), method, **options)
 
 
 def _with_masked(call: Callable[[LanguageModel], Any]) -> Callable[[LanguageModel], Any]:
@@ -127,7 +142,7 @@ def _masked_block(lm: LanguageModel) -> Any:
 
 
 def _score(lm: LanguageModel) -> Any:
-    from neuronedit.scoring import score_texts
+    from neuronedit.measure.scoring import score_texts
 
     return score_texts(lm, REQUESTS)
 
@@ -139,7 +154,7 @@ def _evaluate(lm: LanguageModel) -> Any:
 
 
 def _logit_shift(lm: LanguageModel) -> Any:
-    from neuronedit.diagnostics import logit_shift, single_token
+    from neuronedit.measure.diagnostics import logit_shift, single_token
 
     return logit_shift(lm, {single_token(lm, "he"): 1.0}, [single_token(lm, "she")])
 
@@ -177,20 +192,6 @@ def _unlearning_edit(lm: LanguageModel) -> Any:
         return edit
 
 
-def _transfer_matrix(lm: LanguageModel) -> Any:
-    from neuronedit.analysis import domains_from, transfer_matrix
-    from neuronedit.data import Dataset
-    from neuronedit.data.neutral import heldout_corpus
-
-    (domain,) = domains_from(["gender"], "probes", others=False)
-    domain.attribution = domain.attribution[:4] + domain.attribution[-4:]
-    test = domain.evaluation[0]
-    domain.evaluation = [Dataset(list(test[:6]) + list(test[-6:]), kind=test.kind, spec=test.spec,
-                                 bias_type=test.bias_type, split=test.split)]
-    return transfer_matrix(lm, [domain], k=2, dose=(), n_boot=20, log=None, ppl_text=heldout_corpus(),
-                           ppl_tokens=200)
-
-
 def _grad_enabled(_lm: LanguageModel) -> bool:
     return torch.is_grad_enabled()
 
@@ -198,54 +199,62 @@ def _grad_enabled(_lm: LanguageModel) -> bool:
 CASES = [
     # attributions: the scoped hooks and what the methods build on them
     Case("pre_hooks", _in_block(lambda lm: pre_hooks([(lm.sites[0].module, lambda module, args: None)])), (HOOKS,)),
+    Case("forward_hooks", _in_block(scoped.forward_hooks_block), (FORWARD_HOOKS,)),
+    Case("grad_hooks", scoped.grad_hooks_case, (GRAD_HOOKS,)),
+    Case("stop_before", scoped.stop_before_case, (HOOKS,)),
     Case("edit_activations", _in_block(lambda lm: edit_activations(lm.sites, lambda site, act: act * 2)), (HOOKS,)),
     Case("capture_activations", _in_block(lambda lm: capture_activations(lm.sites)), (HOOKS,)),
     Case("capture_activations-opt", _in_block(lambda lm: capture_activations(lm.sites)), (HOOKS,), arch="opt"),
     Case("tile_from", _in_block(lambda lm: tile_from([s.block for s in lm.sites[1:]], 1, 2)), (HOOKS,)),
-    Case("graph_activations", _in_block(lambda lm: graph_activations(lm.model, lm.sites)), (GRAPH, HOOKS)),
-    Case("mean_activations", _in_forward(lambda lm: mean_activations(lm, TEXTS)), (HOOKS,)),
+    Case("graph_activations", _in_block(lambda lm: graph_activations(lm.model, lm.sites)),
+         (GRAPH, FORWARD_HOOKS, HOOKS)),
+    Case("mean_activations", _in_forward(lambda lm: mean_activations(lm, TEXTS)), (MEAN, HOOKS)),
     # attributions: every attribution method
-    Case("attribute-activation", _in_forward(_attribute("activation")), (HOOKS,)),
+    Case("attribute-activation", _in_forward(_attribute("activation")), (ACTIVATION, HOOKS)),
     Case("attribute-grad_x_act", _in_forward(_attribute("grad_x_act")), (GRAPH, HOOKS)),
-    Case("attribute-integrated_gradients", _in_forward(_attribute("integrated_gradients")), (HOOKS,)),
+    Case("attribute-integrated_gradients", _in_forward(_attribute("integrated_gradients")), (LEAVES, HOOKS)),
+    Case("attribute-integrated_gradients-tiled",  # 3 steps per pass: the later blocks' inputs are tiled
+         _in_forward(_attribute("integrated_gradients", internal_batch_size=18)), (INTEGRATE, LEAVES, HOOKS)),
     Case("attribute-ig2", _in_forward(lambda lm: attribute(lm, TokenContrast(PROMPTS, " he", " she"), "ig2",
                                                            steps=3, internal_batch_size=8)), (HOOKS,)),
-    Case("attribute-ablation", _in_forward(_attribute("ablation", neurons=NEURONS), _site_hooked), (HOOKS,)),
+    Case("attribute-ablation", _in_forward(_attribute("ablation", neurons=NEURONS), _site_hooked), (ABLATION, HOOKS)),
     Case("attribute-ablation-mean", _in_forward(_attribute("ablation", neurons=NEURONS, mode="mean"), _site_hooked),
-         (HOOKS,)),
+         (MEAN, HOOKS)),  # the exception rises in the mean pass
     Case("attribute-memory-estimate", _in_forward(_attribute("integrated_gradients", progress=True)),
          (SAVED_BYTES, HOOKS)),
     # neuronedit: hook edits, and scoring and evaluating under them
-    Case("masked", _in_block(_masked_block), (HOOKS,)),
-    Case("masked-score_texts", _in_forward(_with_masked(_score)), (HOOKS,)),
-    Case("masked-score_texts-opt", _in_forward(_with_masked(_score)), (HOOKS,), arch="opt"),
-    Case("masked-evaluate", _in_forward(_with_masked(_evaluate)), (HOOKS,)),
-    Case("logit_shift-score_texts", _in_block(_logit_shift, _score), (LOGIT_SHIFT,)),
-    Case("transfer_matrix", _in_forward(_transfer_matrix, _site_hooked), (GRAPH, HOOKS)),
+    Case("masked", _in_block(_masked_block), (MASKED, HOOKS)),
+    Case("masked-score_texts", _in_forward(_with_masked(_score)), (MASKED, HOOKS)),
+    Case("masked-score_texts-opt", _in_forward(_with_masked(_score)), (MASKED, HOOKS), arch="opt"),
+    Case("masked-evaluate", _in_forward(_with_masked(_evaluate)), (MASKED, HOOKS)),
+    Case("logit_shift-score_texts", _in_block(_logit_shift, _score), (LOGIT_SHIFT, HOOKS, FORWARD_HOOKS)),
+    Case("transfer_matrix", _in_forward(scoped.transfer_matrix_, _site_hooked), (GRAPH, HOOKS)),
+    Case("top_contexts", scoped.top_contexts_case, (CONTEXTS, HOOKS)),
     # neuronedit: unlearning's gradient hooks
-    Case("trainable", _trainable, (TRAINABLE,)),
+    Case("trainable", _trainable, (TRAINABLE, GRAD_HOOKS)),
     Case("unlearn", _in_forward(_unlearn, _grad_enabled), (TRAINABLE,), edits_weights=True),
     Case("unlearn-restoring", _in_forward(_unlearn_restored, _grad_enabled), (TRAINABLE,)),
     Case("unlearning_edit", _in_forward(_unlearning_edit, _grad_enabled), (TRAINABLE,)),
     # neuronedit: the baselines (LEACE's erasers and Self-Debias's rescaling are forward hooks)
-    Case("fit_leace", baselines.fit_leace_case, (baselines.LEACE_FIT,)),
-    Case("leace-erased", _in_block(baselines.erased_block, _score), (baselines.LEACE_FIT, baselines.LEACE_ERASED)),
-    Case("self_debiased", _in_block(baselines.self_debiased_, _score), (baselines.SELF_DEBIAS,)),
+    Case("fit_leace", baselines.fit_leace_case, (baselines.LEACE_FIT, HOOKS)),
+    Case("leace-erased", _in_block(baselines.erased_block, _score),
+         (baselines.LEACE_FIT, baselines.LEACE_ERASED, FORWARD_HOOKS)),
+    Case("self_debiased", _in_block(baselines.self_debiased_, _score), (baselines.SELF_DEBIAS, FORWARD_HOOKS)),
     Case("self_debiased-score", _in_forward(baselines.self_debiased_score, baselines.second_call()),
          (baselines.SELF_DEBIAS,)),
 ]
 
 
-def test_every_hook_registering_function_has_a_case():
-    found = hook_registering_functions()
+def test_every_hook_function_has_a_case():
+    found = hook_functions()
     assert HOOKS in found, f"the scan no longer finds {HOOKS}: it is broken ({sorted(found)})"
     covered = {name for case in CASES for name in case.covers}
     missing = {name: where for name, where in found.items() if name not in covered}
-    assert not missing, ("functions that register hooks but no case of test_hook_hygiene.py runs (add a Case "
+    assert not missing, ("functions that install hooks but no case of test_hook_hygiene.py runs (add a Case "
                          "that calls the entry point that reaches each, normally and with an exception): "
                          + ", ".join(f"{name} ({where})" for name, where in sorted(missing.items())))
     stale = covered - set(found)
-    assert not stale, f"cases cover functions that register no hook any more (renamed or moved?): {sorted(stale)}"
+    assert not stale, f"cases cover functions that install no hook any more (renamed or moved?): {sorted(stale)}"
 
 
 def _param(case: Case) -> Any:
@@ -275,5 +284,5 @@ def test_entry_point_leaves_no_hook(case: Case, fail: bool, registrations: set[s
         assert not changed, f"{case.id} changed weights: {changed}"
     ours = {caller for caller in registrations if caller.split(".")[0] in PACKAGES}
     assert set(case.covers) <= ours, f"the case never reached {sorted(set(case.covers) - ours)} (it reached {ours})"
-    unknown = ours - set(hook_registering_functions())
+    unknown = ours - set(hook_functions())
     assert not unknown, f"hooks registered from functions the scan does not find: {sorted(unknown)}"

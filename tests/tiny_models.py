@@ -109,16 +109,3 @@ def tiny_model_dir(path: Path, model_type: str = "llama", seed: int = 0) -> Path
     tok.save_pretrained(path)
     return path
 
-
-def run_notebook(name: str, workdir: Path, timeout: int = 1200) -> str:
-    """Execute ``notebooks/<name>`` in ``workdir``; returns the text of all outputs."""
-    from pathlib import Path
-
-    import nbformat
-    from nbclient import NotebookClient
-
-    path = Path(__file__).resolve().parents[1] / "notebooks" / name
-    notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(workdir)}}).execute()
-    return "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs)

@@ -19,9 +19,9 @@ from .activation import activation
 from .gradient import grad_x_act
 from .integrated import ig2, integrated_gradients
 
-__all__ = ["METHODS", "bind_options", "get_method", "register_method"]
+__all__ = ["ATTRIBUTION_METHODS", "bind_options", "get_method", "register_method"]
 
-METHODS: Registry[Callable[..., torch.Tensor]] = Registry("attribution method", {
+ATTRIBUTION_METHODS: Registry[Callable[..., torch.Tensor]] = Registry("attribution method", {
     "activation": activation,
     "grad_x_act": grad_x_act,
     "integrated_gradients": integrated_gradients,
@@ -37,12 +37,12 @@ def register_method(name: str, fn: Callable[..., torch.Tensor]) -> None:
     ``neurons`` (``{layer: LongTensor}`` of a subset, or None) and ``means``, plus those given to
     :func:`~attributions.attribute` for it (see :func:`bind_options`).
     """
-    METHODS.register(name, fn)
+    ATTRIBUTION_METHODS.register(name, fn)
 
 
 def get_method(name: str) -> Callable[..., torch.Tensor]:
     """The method registered as ``name`` (an unknown name raises a ValueError listing the methods)."""
-    return METHODS[name]
+    return ATTRIBUTION_METHODS[name]
 
 
 def bind_options(name: str, available: Mapping[str, Any], chosen: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 from ..forward import Batch
-from ..hooks import capture_activations, edit_activations
+from ..hooks import capture_activations, edit_activations, forward_hooks
 from ..sites import NeuronSite
 
 
@@ -62,12 +62,9 @@ def graph_activations(model: nn.Module, sites: Sequence[NeuronSite]) -> Iterator
     activation is the total derivative through all later layers.
     """
     embeddings = cast("PreTrainedModel", model).get_input_embeddings()
-    handle = embeddings.register_forward_hook(lambda _m, _i, out: out.detach().requires_grad_(True))
-    try:
-        with capture_activations(sites, detach=False) as acts:
-            yield acts
-    finally:
-        handle.remove()
+    leaf = forward_hooks([(embeddings, lambda _m, _i, out: out.detach().requires_grad_(True))])
+    with leaf, capture_activations(sites, detach=False) as acts:
+        yield acts
 
 
 def per_example(batch: Batch, per_row: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..errors import InputError
 from ..forward import Batch, row_values
 from ..hooks import edit_activations
 from ..sites import NeuronSite
@@ -27,9 +28,9 @@ def ablation(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, layers
         ``[examples, len(layers), n_neurons]``.
     """
     if mode not in ("zero", "mean"):
-        raise ValueError(f"mode must be 'zero' or 'mean', not {mode!r}")
+        raise InputError(f"mode must be 'zero' or 'mean', not {mode!r}")
     if mode == "mean" and means is None:
-        raise ValueError("mean ablation needs the mean activations (attribute() computes them)")
+        raise InputError("mean ablation needs the mean activations (attribute() computes them)")
     n_rows = batch.ids.shape[0]
     base = per_example(batch, row_values(model, batch).double())  # [examples]
     width = sites[layers[0]].n_neurons

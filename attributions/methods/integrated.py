@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from ..errors import InputError
 from ..forward import Batch, row_values
 from ..hooks import tile_from
 from ..sites import NeuronSite
@@ -25,7 +26,7 @@ from ._common import frozen, leaf_activations, per_example
 def _integrate(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, layers: Sequence[int], *, steps: int,
                internal_batch_size: int, probability: bool) -> torch.Tensor:
     if steps < 1:
-        raise ValueError(f"steps must be >= 1, not {steps}")
+        raise InputError(f"steps must be >= 1, not {steps}")
     n_rows = batch.ids.shape[0]
     chunk = max(1, internal_batch_size // n_rows)  # steps per forward pass
     alphas = torch.arange(1, steps + 1, dtype=torch.float32) / steps

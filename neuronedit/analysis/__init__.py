@@ -1,18 +1,18 @@
 """Cross-domain transfer analysis (does removing one bias's neurons move the others, and at what cost?)
 and the comparison of debiasing methods on the same held-out data."""
 
-from .compare import compare_methods
-from .comparison import Comparison
-from .controls import random_like
+from .comparison import compare_methods
+from .comparison_result import Comparison
+from .debias_methods import DEBIAS_METHODS, DEFAULT_DEBIAS_METHODS, Fitting, Method
 from .effects import edit_effects
-from .methods import METHODS as COMPARISON_METHODS
-from .methods import Fitting, Method
 from .overlap import layer_profile, neuron_overlap, spearman
-from .result import TransferResult
+from .random_control import random_like
 from .transfer import Domain, EditFactory, domains_from, transfer_matrix
+from .transfer_result import TransferResult
 
 __all__ = [
-    "COMPARISON_METHODS",
+    "DEBIAS_METHODS",
+    "DEFAULT_DEBIAS_METHODS",
     "Comparison",
     "Domain",
     "EditFactory",

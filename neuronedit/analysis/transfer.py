@@ -5,7 +5,7 @@ computed once and reused for every k), edited out, and every held-out suite is e
 domain's test half of the locating benchmark, the other benchmarks (WinoBias for gender, the
 built-in probes), the knowledge probes' test halves and perplexity on real text, item-paired
 against the unedited model. At the main k a random set with the same number of neurons per layer
-is the control edit.
+is the random control edit.
 """
 
 from __future__ import annotations
@@ -19,18 +19,19 @@ from typing import Any
 import pandas as pd
 
 from attributions import LanguageModel, NeuronScores, NeuronSet, PairPreference, attribute, mean_activations
+from attributions.errors import InputError
 from attributions.selection import DEFAULT_K, DEFAULT_RULE, select
 
-from ..controls import DEFAULT_CONTROL, control_scores
 from ..data import Dataset, TextCorpus, load
 from ..data.neutral import NEUTRAL_TEXTS
 from ..edits.masks import masked
-from ..evaluation import Evaluation, evaluate
-from ..suites import association_span
-from .controls import random_like
+from ..locate.control_scores import DEFAULT_CONTROL, control_scores
+from ..measure.evaluation import Evaluation, evaluate
+from ..measure.suites import association_span
 from .effects import edit_effects
 from .overlap import layer_profile, neuron_overlap
-from .result import TransferResult
+from .random_control import random_like
+from .transfer_result import TransferResult
 
 __all__ = ["DEFAULT_DATA", "Domain", "EditFactory", "domains_from", "objective_span", "transfer_matrix"]
 
@@ -80,7 +81,7 @@ def domains_from(names: Sequence[str], data: str = DEFAULT_DATA, *, others: bool
         dev = _thin(load(spec, bias_type=name, split="dev"), max_items)
         test = _thin(load(spec, bias_type=name, split="test"), max_items)
         if not len(dev) or not len(test):
-            raise ValueError(f"{spec} has no {name} items in its dev or test half")
+            raise InputError(f"{spec} has no {name} items in its dev or test half")
         suites = [test]
         if others:
             if kind != "probes":
@@ -107,7 +108,7 @@ def _edit_factory(edit: str | EditFactory, lm: LanguageModel) -> EditFactory:
     if edit == "mean":
         means = mean_activations(lm, list(NEUTRAL_TEXTS))
         return lambda model, neurons, _domain: masked(model, neurons, "mean", means=means)
-    raise ValueError(f"edit must be 'zero', 'mean' or a callable (model, neurons, domain) -> context manager, "
+    raise InputError(f"edit must be 'zero', 'mean' or a callable (model, neurons, domain) -> context manager, "
                      f"not {edit!r}")
 
 
@@ -148,7 +149,7 @@ def transfer_matrix(
             :func:`objective_span`).
         method: attribution method; scores are computed once per source.
         selection: selection rule (:func:`attributions.selection.select`).
-        control: the selection control (:data:`neuronedit.controls.CONTROLS`), cached per model.
+        control: the selection control (:data:`neuronedit.locate.control_scores.CONTROLS`), cached per model.
         k: neurons edited in the matrix; ``dose`` adds the other sizes (dose-response).
         edit: ``"zero"`` or ``"mean"`` hook edits, or an :data:`EditFactory` (e.g. unlearning).
         ppl_text, ppl_tokens: real text for perplexity (default the bundled WikiText-2 validation text,
@@ -165,13 +166,13 @@ def transfer_matrix(
     started = time.time()
     kinds = {isinstance(d, Domain) for d in domains}
     if kinds == {True, False}:
-        raise ValueError("give domain names or Domain objects, not a mix")
+        raise InputError("give domain names or Domain objects, not a mix")
     prepared = ([d for d in domains if isinstance(d, Domain)] if kinds == {True}
                 else domains_from([str(d) for d in domains], data, max_items=max_items))
     if len({d.name for d in prepared}) != len(prepared):
-        raise ValueError("domain names must be unique")
+        raise InputError("domain names must be unique")
     if k < 1 or any(size < 1 for size in dose):
-        raise ValueError("k and the dose sizes must be at least 1")
+        raise InputError("k and the dose sizes must be at least 1")
     corpus = load(ppl_text) if isinstance(ppl_text, str) else ppl_text
     suites: list[Any] = [suite for d in prepared for suite in d.evaluation] + [corpus]
     options: dict[str, Any] = {"n_boot": n_boot, "seed": seed, "progress": False, "batch_size": 2 * batch_size,

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from attributions import LanguageModel
+from attributions.errors import InputError
 
 from ..data.bundled import bundled_path
 from ..data.groups import GROUPS, group_of, swap_groups
@@ -63,7 +64,7 @@ def cda_texts(domain: str, max_texts: int = 256) -> list[str]:
     """Augmented training text for ``domain``: WikiText-2 sentences of the middle stretch with group
     words, each with its counterfactuals (at most ``max_texts`` in all, whole groups of copies)."""
     if domain not in GROUPS or max_texts < len(GROUPS.get(domain, ())):
-        raise ValueError(f"CDA needs a domain with group words ({', '.join(GROUPS)}) and max_texts of at least "
+        raise InputError(f"CDA needs a domain with group words ({', '.join(GROUPS)}) and max_texts of at least "
                          "one text per group")
     per_text = len(GROUPS[domain])
     return counterfactual_texts(_middle_sentences(), domain)[: max(max_texts // per_text, 1) * per_text]
@@ -76,10 +77,10 @@ def cda(lm: LanguageModel, domain: str = "gender", *, texts: Sequence[str] | Non
     and return the edit (mode ``unlearn`` with its weight delta, provenance ``method: cda``).
     The defaults are the unlearning defaults: the same budget as the edits it is compared with."""
     if domain not in GROUPS:
-        raise ValueError(f"no group words for domain {domain!r}; choose one of {', '.join(GROUPS)}")
+        raise InputError(f"no group words for domain {domain!r}; choose one of {', '.join(GROUPS)}")
     augmented = list(texts) if texts is not None else cda_texts(domain, max_texts)
     if not augmented:
-        raise ValueError(f"no {domain} text with group words to augment")
+        raise InputError(f"no {domain} text with group words to augment")
     return unlearn(lm, augmented, CDA, retain_weight=0.0, lr=lr, steps=steps, batch_size=batch_size,
                    max_retain_ppl_increase=max_retain_ppl_increase, knowledge=knowledge, seed=seed,
                    progress=progress, provenance={"baseline": "cda", "domain": domain, "texts": len(augmented)})

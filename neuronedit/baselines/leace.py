@@ -15,22 +15,24 @@ a small safetensors file beside a JSON manifest.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from attributions import LanguageModel
-from attributions.forward import input_device
+from attributions.errors import InputError
+from attributions.forward import input_device, pad_rows
+from attributions.hooks import forward_hooks, pre_hooks, stop_before
 
 from ..data.groups import GROUPS, group_of, swap_groups
 from ..edits.handle import as_language_model
-from ..scoring import encode_request, start_token_id
+from ..measure.scoring import encode_request, start_token_id
 
 __all__ = ["ConceptEraser", "concept_examples", "erased", "fit_leace"]
 
-FIT_DTYPE = torch.float64
+_FIT_DTYPE = torch.float64
 """The fitters' statistics are accumulated in float64: in float32 the erased concept stayed linearly
 recoverable on a tiny model (held-out probe R^2 0.59 at layer 0; about 0 in float64)."""
 
@@ -60,10 +62,6 @@ def concept_examples(texts: Sequence[str], domain: str,
             out.append(swap_groups(text, domain, shift) if shift else text)
             labels.append((group + shift) % n_groups)
     return out, labels
-
-
-class _Stop(Exception):
-    pass
 
 
 def _block_output(output: Any) -> torch.Tensor:
@@ -106,25 +104,21 @@ def erased(model: LanguageModel, eraser: ConceptEraser) -> Iterator[LanguageMode
         ids = kwargs.get("input_ids", args[0] if args else None)
         keep[0] = ids != start if isinstance(ids, torch.Tensor) else None
 
-    with ExitStack() as stack:
-        stack.callback(lm.model.register_forward_pre_hook(note_inputs, with_kwargs=True).remove)
-        for layer, fitted in eraser.erasers.items():
-            block = sites[layer].block if 0 <= layer < len(sites) else None
-            if block is None:
-                raise ValueError(f"layer {layer} is not a decoder block of this model ({len(sites)} layers)")
-            stack.callback(block.register_forward_hook(_erase_hook(fitted, keep)).remove)
+    erasing = []
+    for layer, fitted in eraser.erasers.items():
+        block = sites[layer].block if 0 <= layer < len(sites) else None
+        if block is None:
+            raise InputError(f"layer {layer} is not a decoder block of this model ({len(sites)} layers)")
+        erasing.append((block, _erase_hook(fitted, keep)))
+    with pre_hooks([(lm.model, note_inputs)], with_kwargs=True), forward_hooks(erasing):
         yield lm
 
 
 def _batches(lm: LanguageModel, texts: list[str], labels: list[int], batch_size: int) -> Iterator[tuple[Any, ...]]:
     for first in range(0, len(texts), batch_size):
         rows = [encode_request(lm.tokenizer, "", t)[0] for t in texts[first : first + batch_size]]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), lm.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.tensor(r)
-            mask[i, : len(r)] = 1
+        ids, mask = pad_rows(rows, lm.pad_id)  # [batch, width]
+        width = ids.shape[1]
         token_mask = mask.bool() & (ids != start_token_id(lm.tokenizer))  # the start token is left as it is
         label = torch.tensor(labels[first : first + batch_size]).unsqueeze(1).expand(-1, width)
         yield ids, mask, token_mask, label[token_mask]
@@ -141,16 +135,16 @@ def fit_leace(model: LanguageModel, texts: Sequence[str], domain: str, layers: S
     sites = lm.sites
     chosen = list(range(len(sites))) if layers is None else sorted(set(layers))
     if not chosen or any(not 0 <= layer < len(sites) or sites[layer].block is None for layer in chosen):
-        raise ValueError(f"layers must be decoder blocks 0..{len(sites) - 1}, not {list(layers or [])}")
+        raise InputError(f"layers must be decoder blocks 0..{len(sites) - 1}, not {list(layers or [])}")
     n_groups = len(GROUPS[domain]) if domain in GROUPS else 0
     if n_groups == 0 or max_texts < n_groups:
-        raise ValueError(f"domain must be one of {', '.join(GROUPS)} and max_texts at least {max(n_groups, 2)}")
+        raise InputError(f"domain must be one of {', '.join(GROUPS)} and max_texts at least {max(n_groups, 2)}")
     examples, labels = concept_examples(texts, domain, max_texts // n_groups)
     if len(set(labels)) < 2:
-        raise ValueError(f"no {domain} sentences with group words to fit on ({len(texts)} texts given)")
+        raise InputError(f"no {domain} sentences with group words to fit on ({len(texts)} texts given)")
     blocks = [site.block for site in sites[: chosen[-1] + 1] if site.block is not None]
     if len(blocks) != chosen[-1] + 1:
-        raise ValueError("this architecture does not expose its decoder blocks; LEACE needs them")
+        raise InputError("this architecture does not expose its decoder blocks; LEACE needs them")
     batches = [_Replay(lm, blocks, *batch) for batch in _batches(lm, examples, labels, batch_size)]
     fitted = ConceptEraser({}, domain, {"examples": len(examples), "groups": n_groups, "layers": chosen})
     for layer, block in enumerate(blocks):
@@ -160,9 +154,9 @@ def fit_leace(model: LanguageModel, texts: Sequence[str], domain: str, layers: S
             if layer in chosen:
                 tokens = hidden[batch.token_mask.to(hidden.device)]
                 if fitter is None:
-                    fitter = LeaceFitter(tokens.shape[-1], n_groups, dtype=FIT_DTYPE, device=tokens.device)
+                    fitter = LeaceFitter(tokens.shape[-1], n_groups, dtype=_FIT_DTYPE, device=tokens.device)
                 labels_1hot = torch.nn.functional.one_hot(batch.label.to(tokens.device), n_groups)
-                fitter.update(tokens.to(FIT_DTYPE), labels_1hot)
+                fitter.update(tokens.to(_FIT_DTYPE), labels_1hot)
         if fitter is None:
             continue
         exact = fitter.eraser  # float64; applied in float32
@@ -191,15 +185,10 @@ class _Replay:
             if not inputs:
                 inputs.append(args[0] if args else kwargs["hidden_states"])
             self.kwargs.append({k: v for k, v in kwargs.items() if k != "hidden_states"})
-            if len(self.kwargs) == len(blocks):
-                raise _Stop
 
         device = input_device(lm.model)
-        with ExitStack() as stack:
-            for block in blocks:
-                stack.callback(block.register_forward_pre_hook(record, with_kwargs=True).remove)
-            with suppress(_Stop):
-                lm.model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
+        with pre_hooks([(block, record) for block in blocks], with_kwargs=True), stop_before(blocks[-1]):
+            lm.model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
         self.hidden = inputs[0]
 
     def step(self, block: torch.nn.Module, layer: int) -> torch.Tensor:

@@ -20,6 +20,7 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save_file
 
 from attributions import LanguageModel
+from attributions.errors import InputError
 from attributions.files import atomic_file
 
 from ..edits.handle import as_language_model
@@ -30,7 +31,7 @@ __all__ = ["EraserFileError", "load_eraser", "save_eraser"]
 TENSORS, MANIFEST = "leace.safetensors", "leace.json"
 
 
-class EraserFileError(ValueError):
+class EraserFileError(InputError):
     """A saved eraser that cannot be used with this model (the message names the file and the fix)."""
 
 

@@ -14,7 +14,7 @@ The model's logits are replaced by ``log p~`` (computed in log space, so log-sof
 unchanged). The paper's decay constant is 50; epsilon 0.01 floors the factor. Nothing about the
 weights changes, so there is nothing to save: the edit exists only inside the block. Whole sequences
 are needed, so the scorers skip their shared-prefix cache while it is active, and leave room in the
-context for the prefix (:data:`~neuronedit.scoring.WHOLE_SEQUENCES`).
+context for the prefix (:data:`~neuronedit.measure.scoring.WHOLE_SEQUENCES`).
 """
 
 from __future__ import annotations
@@ -27,14 +27,16 @@ from typing import Any
 import torch
 
 from attributions import LanguageModel
+from attributions.errors import InputError
+from attributions.hooks import forward_hooks
 
 from ..edits.handle import as_language_model
-from ..scoring import WHOLE_SEQUENCES, is_masked_lm, max_positions, start_token_id
+from ..measure.scoring import WHOLE_SEQUENCES, is_masked_lm, max_positions, start_token_id
 
-__all__ = ["DECAY", "EPSILON", "debias_prefix", "rescale", "self_debiased"]
+__all__ = ["debias_prefix", "rescale", "self_debiased"]
 
-DECAY = 50.0
-EPSILON = 0.01
+_DECAY = 50.0
+_EPSILON = 0.01
 
 _ATTRIBUTE = {"gender": "gender", "race": "race or color", "religion": "religion"}
 
@@ -45,8 +47,8 @@ def debias_prefix(domain: str) -> str:
     return f"The following text discriminates against people because of their {attribute}:"
 
 
-def rescale(logits: torch.Tensor, prefixed: Sequence[torch.Tensor], decay: float = DECAY,
-            epsilon: float = EPSILON) -> torch.Tensor:
+def rescale(logits: torch.Tensor, prefixed: Sequence[torch.Tensor], decay: float = _DECAY,
+            epsilon: float = _EPSILON) -> torch.Tensor:
     """Self-debiased log-probabilities ``[..., vocab]`` from the plain ``logits`` and those of each
     prefixed run (same shape), all in float32 or wider."""
     log_p = torch.log_softmax(logits, dim=-1)
@@ -95,7 +97,7 @@ def _debias_hook(prefixes: list[torch.Tensor], start: int, decay: float, epsilon
                 new_ids, new_mask = _insert(ids, mask, prefix, start)
                 limit = max_positions(module)
                 if limit is not None and new_ids.shape[1] > limit:
-                    raise ValueError(f"{ids.shape[1]} tokens and a {width}-token debiasing prefix exceed the "
+                    raise InputError(f"{ids.shape[1]} tokens and a {width}-token debiasing prefix exceed the "
                                      f"model's context of {limit}: score shorter inputs")
                 extra: dict[str, Any] = {}
                 if kwargs.get("position_ids") is not None:
@@ -117,27 +119,26 @@ def _debias_hook(prefixes: list[torch.Tensor], start: int, decay: float, epsilon
 
 
 @contextmanager
-def self_debiased(model: LanguageModel, domains: Sequence[str] = ("gender",), *, decay: float = DECAY,
-                  epsilon: float = EPSILON, prefixes: Sequence[str] | None = None) -> Iterator[LanguageModel]:
-    """Inside the block, the model's outputs are self-debiased with the prefixes of ``domains`` (or
-    the given ``prefixes``); the hook and the flag are removed on exit, also after an exception."""
+def self_debiased(model: LanguageModel, domains: Sequence[str] = ("gender",), *, decay: float = _DECAY,
+                  epsilon: float = _EPSILON) -> Iterator[LanguageModel]:
+    """Inside the block, the model's outputs are self-debiased with the prefixes of ``domains``; the
+    hook and the flag are removed on exit, also after an exception."""
     lm = as_language_model(model)
     if is_masked_lm(lm.model):
-        raise ValueError("Self-Debias rescales next-token distributions: it needs a causal LM, not a masked LM")
-    texts = list(prefixes) if prefixes is not None else [debias_prefix(d) for d in domains]
+        raise InputError("Self-Debias rescales next-token distributions: it needs a causal LM, not a masked LM")
+    texts = [debias_prefix(d) for d in domains]
     if not texts:
-        raise ValueError("give at least one domain or prefix")
+        raise InputError("give at least one domain")
     encoded = [torch.tensor(lm.tokenizer(t + "\n", add_special_tokens=False)["input_ids"], dtype=torch.long)
                for t in texts]
     hook = _debias_hook(encoded, start_token_id(lm.tokenizer), decay, epsilon)
-    handle = lm.model.register_forward_hook(hook, with_kwargs=True)
     previous = getattr(lm.model, WHOLE_SEQUENCES, 0)  # nested blocks: their prefixes add up
-    setattr(lm.model, WHOLE_SEQUENCES, previous + max(len(e) for e in encoded))
-    try:
-        yield lm
-    finally:
-        handle.remove()
-        if previous:
-            setattr(lm.model, WHOLE_SEQUENCES, previous)
-        else:
-            delattr(lm.model, WHOLE_SEQUENCES)
+    with forward_hooks([(lm.model, hook)], with_kwargs=True):
+        setattr(lm.model, WHOLE_SEQUENCES, previous + max(len(e) for e in encoded))
+        try:
+            yield lm
+        finally:
+            if previous:
+                setattr(lm.model, WHOLE_SEQUENCES, previous)
+            else:
+                delattr(lm.model, WHOLE_SEQUENCES)

@@ -1,8 +1,9 @@
 """The ``neuronedit`` command line: one module per command, each with its ``add_parser`` and handler.
 
-This module builds the parser and runs a command with the error handling of the edge: a bad value
-or file is one line on stderr and exit 2, Ctrl-C exit 130. Building the parser imports no torch;
-handlers import what they need.
+This module builds the parser and runs a command with the error handling of the edge: a toolkit
+error (:class:`~attributions.errors.NeuronEditError`) or an OSError is one line on stderr and exit 2,
+Ctrl-C exit 130; any other exception is a bug and keeps its traceback. Building the parser imports
+no torch; handlers import what they need.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _quiet(quiet: bool) -> Any:
     """Silence transformers' progress bars and info logs while a ``--quiet`` command runs."""
     if not quiet:
         return contextlib.nullcontext()
-    from ..loading import quiet_transformers
+    from ..model.loading import quiet_transformers
 
     return quiet_transformers()
 
@@ -68,10 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     from attributions.distributed import init_from_env, rank
-
-    from ..data.fetch import FetchError
-    from ..demo_model import DemoModelUnavailable
-    from ..loading import ModelLoadError
+    from attributions.errors import NeuronEditError
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed:
@@ -84,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _quiet(getattr(args, "quiet", False)):
             return func(args)
-    except (ModelLoadError, DemoModelUnavailable, FetchError, ValueError) as err:
+    except NeuronEditError as err:
         print(f"neuronedit {args.command}{where}: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # FileExistsError, IsADirectoryError, PermissionError, disk full, ...

@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Replay a manifest on a base checkpoint and save the edited checkpoint."""
     from ..edits import apply_edit_, save_edited
-    from ..loading import load_model
+    from ..model.loading import load_model
 
     out = check_output_dir(args.out, overwrite=args.overwrite)
     lm = load_model(args.model)

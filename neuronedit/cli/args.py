@@ -1,9 +1,16 @@
 """Argument types, output checks and the options several commands share.
 
 Bad values fail at parse time, and every output is checked writable before any computation starts.
-Building the parser imports no torch: the registry names below are spelled out, and a test keeps them
-equal to the registries (``attributions.methods``, ``attributions.selection``, ``neuronedit.controls``,
-``neuronedit.unlearn``, ``neuronedit.recipes``).
+Building the parser imports no torch.
+
+Registry options (attribution, unlearning and debiasing methods) take any name and check it against
+the live registry when the option is given (:class:`RegisteredName`): the registries live in modules
+that import torch, and a name registered at run time (``attributions.register_method``) before
+:func:`neuronedit.cli.main` must be accepted. This is the simplest design that does both: torch-free
+name modules would split each registry from its entries, and lazy argparse ``choices`` are iterated
+when the parser is built (metavar, and help checks since Python 3.14). ``--help`` lists the built-in
+names from here; a test keeps them, and the plain choices below, equal to their sources
+(``attributions.selection``, ``neuronedit.locate``, ``neuronedit.model.loading``).
 """
 
 from __future__ import annotations
@@ -11,30 +18,96 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from ..cache import check_replaceable
+from attributions.errors import InputError
 
-__all__ = ["CONTROLS", "DEFAULT_CONTROL", "DEFAULT_K", "DEFAULT_METHOD", "DEFAULT_RULE", "DEFAULT_UNLEARN_METHOD",
-           "DTYPES", "METHODS", "OBJECTIVES", "POSITIVE", "RULES", "SPANS", "UNLEARN_METHODS", "add_model",
-           "add_output", "add_placement", "add_quiet", "add_renamed", "check_output_dir", "check_output_file",
+from ..model.cache import check_replaceable
+
+__all__ = ["ATTRIBUTION_METHOD", "CONTROLS", "DEBIAS_METHOD", "DEFAULT_ATTRIBUTION_METHOD", "DEFAULT_CONTROL",
+           "DEFAULT_K", "DEFAULT_RULE", "DEFAULT_UNLEARNING_METHOD", "DTYPES", "OBJECTIVES", "POSITIVE", "RULES",
+           "SPANS", "UNLEARNING_METHOD", "RegisteredName", "add_control", "add_location_options", "add_model",
+           "add_output", "add_placement", "add_quiet", "add_registered", "check_output_dir", "check_output_file",
            "finite_float", "int_at_least", "load_placed", "non_negative_float", "positive_float", "say", "text_lines"]
 
-METHODS = ("activation", "grad_x_act", "integrated_gradients", "ig2", "ablation")  # attributions.methods.METHODS
-DEFAULT_METHOD = "grad_x_act"
+
+@dataclass(frozen=True)
+class RegisteredName:
+    """A name in the registry ``module.registry`` (imported only when a name is checked).
+
+    ``built_in`` words ``--help`` without importing torch; a test keeps it equal to the registry's built-ins.
+    """
+
+    module: str
+    registry: str
+    built_in: tuple[str, ...]
+
+    def names(self) -> Any:
+        """The live registry (a :class:`~attributions.registry.Registry`)."""
+        return getattr(import_module(self.module), self.registry)
+
+    def check(self, values: Sequence[str], flag: str) -> None:
+        """Raise ValueError naming ``flag`` and the registered names unless all ``values`` are registered."""
+        registry = self.names()
+        unknown = [v for v in values if v not in registry]
+        if unknown or not values:
+            raise ValueError(f"{flag}: unknown {registry.what} {', '.join(map(repr, unknown)) or '(none given)'}; "
+                             f"choose from {', '.join(registry)}")
+
+
+ATTRIBUTION_METHOD = RegisteredName("attributions.methods", "ATTRIBUTION_METHODS",
+                                    ("activation", "grad_x_act", "integrated_gradients", "ig2", "ablation"))
+DEFAULT_ATTRIBUTION_METHOD = "grad_x_act"  # attributions.attribute's default
+UNLEARNING_METHOD = RegisteredName("neuronedit.unlearn", "UNLEARNING_METHODS",
+                                   ("gradient_ascent", "masked_token", "max_entropy", "dual"))
+DEFAULT_UNLEARNING_METHOD = "masked_token"  # neuronedit.unlearn.unlearning_edit's default
+DEBIAS_METHOD = RegisteredName("neuronedit.analysis.debias_methods", "DEBIAS_METHODS",
+                               ("neurons", "neurons-mean", "prune", "unlearn-confined", "unlearn", "leace",
+                                "self-debias", "cda", "random"))
 RULES = ("top", "exclude_control", "consistent", "ratio", "difference")  # attributions.selection.RULES
 DEFAULT_RULE = "consistent"
 DEFAULT_K = 50
-CONTROLS = ("lm", "lm+knowledge")  # neuronedit.controls.CONTROLS
+CONTROLS = ("lm", "lm+knowledge")  # neuronedit.locate.control_scores.CONTROLS
 DEFAULT_CONTROL = "lm+knowledge"
-UNLEARN_METHODS = ("gradient_ascent", "masked_token", "max_entropy", "dual")  # neuronedit.unlearn.METHODS
-DEFAULT_UNLEARN_METHOD = "masked_token"
-OBJECTIVES = ("pair", "contrast", "forget", "lm")  # neuronedit.recipes.OBJECTIVES
+OBJECTIVES = ("pair", "contrast", "forget", "lm")  # neuronedit.locate.recipes.OBJECTIVES
 SPANS = ("auto", "all", "diff", "tail")  # "auto" + attributions.objectives.PAIR_SPANS
-DTYPES = ("float32", "bfloat16", "float16", "float64")  # neuronedit.loading.DTYPES
+DTYPES = ("float32", "bfloat16", "float16", "float64")  # neuronedit.model.loading.DTYPES
+
+
+class _Registered(argparse.Action):
+    """Store a registered name (or, with ``many``, a comma-separated list of distinct names), checked
+    against the live registry when the option is given: an unknown name exits 2 listing the names."""
+
+    def __init__(self, option_strings: list[str], dest: str, *, names: RegisteredName, many: bool = False,
+                 **kwargs: Any) -> None:
+        self.names, self.many = names, many
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        chosen = [v.strip() for v in str(values).split(",") if v.strip()] if self.many else [str(values)]
+        try:
+            self.names.check(chosen, option_string or self.dest)
+        except ValueError as err:
+            parser.error(str(err))
+        if len(set(chosen)) != len(chosen):
+            parser.error(f"{option_string}: a name is given twice")
+        setattr(namespace, self.dest, chosen if self.many else chosen[0])
+
+
+def add_registered(parser: argparse.ArgumentParser, flag: str, names: RegisteredName, *, default: Any, help: str = "",
+                   many: bool = False) -> None:
+    """``flag NAME`` (``NAME,NAME,...`` with ``many``), a name in ``names``' registry; ``help`` says what for."""
+    shown = f" (default {','.join(default) if many else default})" if default is not None else ""
+    built_in = f"{'from' if many else 'one of'} {', '.join(names.built_in)}"
+    parser.add_argument(flag, action=_Registered, names=names, many=many, default=default,
+                        metavar="NAME[,NAME...]" if many else "NAME",
+                        help=f"{help + '; ' if help else ''}{built_in}, or a name registered in "
+                             f"{names.module}.{names.registry}{shown}")
 
 
 def int_at_least(low: int) -> Callable[[str], int]:
@@ -88,12 +161,12 @@ def _writable_parent(path: Path, flag: str) -> None:
     parent = path.parent
     while not parent.exists():
         if parent.is_symlink():
-            raise ValueError(f"{flag} {path}: {parent} is a broken link")
+            raise InputError(f"{flag} {path}: {parent} is a broken link")
         parent = parent.parent
     if not parent.is_dir():
-        raise ValueError(f"{flag} {path}: {parent} is a file, not a folder; choose another path")
+        raise InputError(f"{flag} {path}: {parent} is a file, not a folder; choose another path")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{flag} {path}: cannot write in {parent} (permission denied); choose a writable folder")
+        raise InputError(f"{flag} {path}: cannot write in {parent} (permission denied); choose a writable folder")
 
 
 def check_output_dir(value: str, *, overwrite: bool, flag: str = "--out") -> Path:
@@ -101,7 +174,7 @@ def check_output_dir(value: str, *, overwrite: bool, flag: str = "--out") -> Pat
     a folder this toolkit wrote (with ``--overwrite``), and its parent must be writable."""
     path = Path(value).expanduser()
     if path.name in ("", ".", "..") or Path(os.path.abspath(path)).name == "":
-        raise ValueError(f"{flag} {value!r} names no new folder; give one such as out/run1")
+        raise InputError(f"{flag} {value!r} names no new folder; give one such as out/run1")
     check_replaceable(path, overwrite=overwrite)
     _writable_parent(path, flag)
     return path
@@ -113,11 +186,11 @@ def check_output_file(value: str | None, *, flag: str, overwrite: bool = True) -
         return None
     path = Path(value).expanduser()
     if path.name in ("", ".", "..") or path.is_dir():
-        raise ValueError(f"{flag} {value}: is a folder; give a file name such as {Path(value) / 'results.json'}")
+        raise InputError(f"{flag} {value}: is a folder; give a file name such as {Path(value) / 'results.json'}")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{flag} {path} exists; pass --overwrite to replace it")
     if path.exists() and not os.access(path, os.W_OK):
-        raise ValueError(f"{flag} {path}: the file is read-only; choose another path")
+        raise InputError(f"{flag} {path}: the file is read-only; choose another path")
     _writable_parent(path, flag)
     return path
 
@@ -142,26 +215,6 @@ def add_quiet(parser: argparse.ArgumentParser, help: str | None = None) -> None:
     parser.add_argument("--quiet", action="store_true", help=help)
 
 
-class _Renamed(argparse.Action):
-    """The old spelling of a renamed option: hidden from --help, stores like the new one, says so on stderr."""
-
-    def __init__(self, option_strings: list[str], dest: str, new: str = "", **kwargs: Any) -> None:
-        self.new = new
-        super().__init__(option_strings, dest, **kwargs)
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        print(f"{parser.prog}: {option_string} is now {self.new}; the old name goes in the next release",
-              file=sys.stderr)
-        setattr(namespace, self.dest, values)
-
-
-def add_renamed(parser: argparse.ArgumentParser, old: str, new: str, dest: str, **kwargs: Any) -> None:
-    """Keep ``old`` working as a hidden alias of the option ``new`` (same ``dest``, ``type``, ``choices``)."""
-    parser.add_argument(old, dest=dest, action=_Renamed, new=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
-                        **kwargs)
-
-
 def add_placement(parser: argparse.ArgumentParser) -> None:
     """Options for where the model's weights go (for models larger than one device)."""
     group = parser.add_argument_group("model placement")
@@ -175,6 +228,26 @@ def add_placement(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--offload-folder", default=None, help="folder for weights offloaded to disk")
 
 
+def add_control(parser: argparse.ArgumentParser, default: str | None = DEFAULT_CONTROL,
+                default_help: str = DEFAULT_CONTROL) -> None:
+    """``--control``: the control scores that neuron selection keeps clear of (``default`` None: the
+    command resolves it, ``default_help`` says how)."""
+    parser.add_argument("--control", default=default, choices=CONTROLS,
+                        help="neurons to keep: important for language modelling (lm) or also for the domain's "
+                             f"knowledge probes (lm+knowledge); default {default_help}")
+
+
+def add_location_options(parser: argparse.ArgumentParser, max_items: str) -> None:
+    """How ``transfer`` and ``compare`` locate neurons and bootstrap: ``--rule``, ``--control``,
+    ``--max-items`` (``max_items`` is its help), ``--n-boot``, ``--seed``, ``--batch-size``."""
+    parser.add_argument("--rule", default=DEFAULT_RULE, choices=RULES, help=f"selection rule (default {DEFAULT_RULE})")
+    add_control(parser)
+    parser.add_argument("--max-items", type=int_at_least(2), help=max_items)
+    parser.add_argument("--n-boot", type=int_at_least(10), default=1000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int_at_least(0), default=0)
+    parser.add_argument("--batch-size", type=POSITIVE, default=16)
+
+
 def load_placed(args: argparse.Namespace) -> Any:
     """Load ``--model`` with the placement options; rank 0 first under torchrun,
     so that a conversion into the shared cache happens once."""
@@ -182,11 +255,15 @@ def load_placed(args: argparse.Namespace) -> Any:
 
     from attributions.distributed import is_distributed, local_device, rank_zero_first
 
-    from ..loading import load_model
+    from ..model.loading import load_model
 
     device_map = getattr(args, "device_map", None)
     if device_map and device_map.endswith(".json"):
-        device_map = json.loads(Path(device_map).read_text())
+        try:
+            device_map = json.loads(Path(device_map).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise InputError(f"--device-map {device_map}: not valid JSON ({err}); write an object of module name "
+                             'to device, e.g. {"model.layers.0": 0, "lm_head": "cpu"}') from None
     device = getattr(args, "device", None) or (str(local_device()) if is_distributed() else "cpu")
     with rank_zero_first():
         return load_model(args.model, dtype=getattr(args, "dtype", "float32"), device=device,
@@ -207,5 +284,5 @@ def text_lines(spec: str, flag: str) -> list[str]:
 
     corpus = load(spec)
     if not isinstance(corpus, TextCorpus):
-        raise ValueError(f"{flag} takes text:PATH (one text per line), not {spec}")
+        raise InputError(f"{flag} takes text:PATH (one text per line), not {spec}")
     return corpus.lines()

@@ -5,16 +5,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from attributions.errors import InputError
+
 from .args import (
-    DEFAULT_METHOD,
-    METHODS,
+    ATTRIBUTION_METHOD,
+    DEFAULT_ATTRIBUTION_METHOD,
+    DEFAULT_CONTROL,
     OBJECTIVES,
     POSITIVE,
     SPANS,
+    add_control,
     add_model,
     add_output,
     add_placement,
     add_quiet,
+    add_registered,
     check_output_file,
     int_at_least,
     load_placed,
@@ -27,10 +32,11 @@ def add_parser(sub: Any) -> None:
     parser = sub.add_parser("attribute", help="score every MLP neuron for an objective")
     add_model(parser)
     parser.add_argument("--data", help="KIND:PATH or probes:DOMAIN (text:PATH for lm/forget/contrast prompts)")
-    parser.add_argument("--bias-type", help="keep only this bias type")
+    parser.add_argument("--bias-type", help="keep only this bias type (also the domain of --control lm+knowledge)")
     parser.add_argument("--split", choices=["dev", "test"], default=None, help="use one deterministic half")
     parser.add_argument("--objective", choices=OBJECTIVES, default="pair")
-    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
+    add_registered(parser, "--method", ATTRIBUTION_METHOD, default=DEFAULT_ATTRIBUTION_METHOD,
+                   help="attribution method")
     parser.add_argument("--span", choices=SPANS, default="all",
                         help="pair objective: tokens to score (auto: what the data's association score reads: the "
                              "differing span for StereoSet/WinoBias/gender probes, the tokens after the group term "
@@ -47,22 +53,40 @@ def add_parser(sub: Any) -> None:
                                              "arguments resumes there (same scores as an uninterrupted run)")
     parser.add_argument("--checkpoint-every", type=POSITIVE, default=20, help="save partial sums every N batches")
     parser.add_argument("--seed", type=int_at_least(0), default=0)
-    parser.add_argument("--no-control", action="store_true",
-                        help="skip the control scores (neutral-text language modelling)")
-    parser.add_argument("--control-method", default=DEFAULT_METHOD, choices=METHODS,
-                        help="method for the control scores")
+    add_control(parser, default=None, default_help=f"{DEFAULT_CONTROL} when the data has one bias type with "
+                "knowledge probes (as transfer), else lm")
+    parser.add_argument("--no-control", action="store_true", help="skip the control scores")
+    add_registered(parser, "--control-method", ATTRIBUTION_METHOD, default=DEFAULT_ATTRIBUTION_METHOD,
+                   help="method for the control scores")
     add_output(parser, "scores file to write (.safetensors)")
     add_quiet(parser)
     add_placement(parser)
     parser.set_defaults(func=run, distributed=True)
 
 
-def _check_inputs(args: argparse.Namespace) -> None:
-    """Flag combinations the objective cannot use, named by their flags."""
+def _check_inputs(args: argparse.Namespace) -> str | None:
+    """Flag combinations the objective cannot use, named by their flags; returns the domain of the
+    ``lm+knowledge`` control (the data's bias type, as ``transfer`` takes each source's)."""
+    from ..data.knowledge import KNOWLEDGE_DOMAINS
+    from ..locate.recipes import data_domain
+
     if args.objective == "contrast" and not args.prompt and not args.data:
-        raise ValueError("--objective contrast needs --prompt TEXT (repeatable) or --data text:PATH")
+        raise InputError("--objective contrast needs --prompt TEXT (repeatable) or --data text:PATH")
     if args.objective != "contrast" and not args.data:
-        raise ValueError(f"--objective {args.objective} needs --data KIND:PATH")
+        raise InputError(f"--objective {args.objective} needs --data KIND:PATH")
+    if args.no_control or args.control == "lm":
+        return None
+    domain = data_domain(args.data, args.bias_type, args.split) if args.data else None
+    if args.control is None:  # the default: transfer's control wherever the data names the domain
+        args.control = DEFAULT_CONTROL if domain in KNOWLEDGE_DOMAINS else "lm"
+        say(f"control scores: {args.control}" + (f" (keeping {domain} knowledge)" if args.control != "lm" else
+                                                  " (the data has no single bias type with knowledge probes)"))
+        return domain if args.control != "lm" else None
+    if domain not in KNOWLEDGE_DOMAINS:
+        found = f"bias type {domain!r} has no knowledge probes" if domain else "no single bias type in the data"
+        raise InputError(f"--control lm+knowledge keeps the knowledge of the data's bias type, but {found}; give "
+                         f"--bias-type {'|'.join(KNOWLEDGE_DOMAINS)}, or --control lm")
+    return domain
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,12 +96,12 @@ def run(args: argparse.Namespace) -> int:
     from attributions import attribute
     from attributions.distributed import is_main
 
-    from ..provenance import data_hashes
-    from ..recipes import choose_neurons, control_for, objective_for
+    from ..data.provenance import data_hashes
+    from ..locate.recipes import choose_neurons, control_for, objective_for
 
     out = check_output_file(args.out, flag="--out", overwrite=args.overwrite)
     assert out is not None
-    _check_inputs(args)
+    domain = _check_inputs(args)
     objective = objective_for(args.objective, args.data, prompts=args.prompt or (), a=args.a, b=args.b,
                               limit=args.limit, bias_type=args.bias_type, split=args.split, span=args.span)
     lm = load_placed(args)
@@ -93,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
     scores.meta.update(split=args.split, bias_type=args.bias_type, limit=args.limit)
     scores.meta["data_sha256"] = data_hashes(args.data)
     if not args.no_control:
-        scores.control = control_for(lm, args.control_method, checkpoint=checkpoint / "control" if checkpoint else None,
-                                     log=say, **options)
+        scores.control = control_for(lm, args.control_method, control=args.control, domain=domain,
+                                     checkpoint=checkpoint / "control" if checkpoint else None, log=say, **options)
     if not is_main():
         return 0
     scores.save(out)

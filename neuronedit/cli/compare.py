@@ -6,36 +6,19 @@ import argparse
 from typing import Any
 
 from .args import (
-    CONTROLS,
-    DEFAULT_CONTROL,
+    DEBIAS_METHOD,
     DEFAULT_K,
-    DEFAULT_RULE,
     POSITIVE,
-    RULES,
+    add_location_options,
     add_model,
     add_output,
     add_placement,
     add_quiet,
+    add_registered,
     check_output_dir,
-    int_at_least,
     load_placed,
     say,
 )
-
-COMPARISON_METHODS = ("neurons", "neurons-mean", "prune", "unlearn-confined", "unlearn", "leace", "self-debias", "cda",
-                      "random")  # neuronedit.analysis.methods.METHODS (kept here: the parser imports no torch)
-DEFAULT_COMPARISON = "neurons,unlearn-confined,unlearn,leace,self-debias,cda,random"
-
-
-def _methods(text: str) -> list[str]:
-    names = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in names if m not in COMPARISON_METHODS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown method(s) {', '.join(unknown) or '(none given)'}; give a "
-                                         f"comma-separated list of {', '.join(COMPARISON_METHODS)}")
-    if len(set(names)) != len(names):
-        raise argparse.ArgumentTypeError("a method is named twice")
-    return names
 
 
 def add_parser(sub: Any) -> None:
@@ -43,24 +26,20 @@ def add_parser(sub: Any) -> None:
     parser = sub.add_parser("compare", help="neuron edits vs unlearning, LEACE, Self-Debias, CDA and a random control "
                                             "on the same held-out data: table, figure, compare.html")
     add_model(parser)
-    parser.add_argument("--methods", type=_methods, default=_methods(DEFAULT_COMPARISON),
-                        help=f"comma-separated, from {', '.join(COMPARISON_METHODS)} (default {DEFAULT_COMPARISON})")
+    add_registered(parser, "--methods", DEBIAS_METHOD, default=None, many=True,
+                   help="methods to compare (default neuronedit.analysis.DEFAULT_DEBIAS_METHODS: all but "
+                        "neurons-mean and prune)")
     parser.add_argument("--domains", nargs="+", default=["gender"], help="source domains (default gender)")
     parser.add_argument("--measure", nargs="+", default=["gender", "race", "religion"],
                         help="domains whose held-out suites are evaluated (the transfer row)")
     parser.add_argument("--data", default="stereoset",
                         help="dev half fits every method, test half evaluates: 'stereoset' (bundled), 'probes' or "
                              "KIND:PATH with bias types")
-    parser.add_argument("--rule", default=DEFAULT_RULE, choices=RULES)
-    parser.add_argument("--control", default=DEFAULT_CONTROL, choices=CONTROLS)
     parser.add_argument("--top-k", dest="top_k", type=POSITIVE, default=DEFAULT_K,
                         help="neurons the neuron methods edit")
     parser.add_argument("--ppl-tokens", type=POSITIVE, default=20000, help="WikiText-2 tokens scored for perplexity")
-    parser.add_argument("--max-items", type=int_at_least(2),
-                        help="cap the dev half and every held-out suite (evenly spaced; the run time follows it)")
-    parser.add_argument("--n-boot", type=int_at_least(10), default=1000)
-    parser.add_argument("--seed", type=int_at_least(0), default=0)
-    parser.add_argument("--batch-size", type=POSITIVE, default=16)
+    add_location_options(parser, max_items="cap the dev half and every held-out suite (evenly spaced; the run "
+                                           "time follows it)")
     add_output(parser, "folder for the tables, figures and compare.html")
     add_quiet(parser)
     add_placement(parser)
@@ -73,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from ..analysis import compare_methods
-    from ..cache import atomic_dir
-    from ..compare_report import write_compare_report
+    from ..analysis import DEFAULT_DEBIAS_METHODS, compare_methods
     from ..data import parse_spec
+    from ..model.cache import atomic_dir
+    from ..report.comparison import write_compare_report
 
     out = check_output_dir(args.out, overwrite=args.overwrite)
     if args.data != "probes":
@@ -85,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     lm = load_placed(args)
     say(f"model: {lm.name} ({lm.architecture}, {lm.n_layers} layers)")
     log = None if args.quiet else (lambda message: say(f"[{time.perf_counter() - start:6.0f} s] {message}"))
-    result = compare_methods(lm, args.methods, args.domains, measure=args.measure, data=args.data, k=args.top_k,
+    methods = args.methods or list(DEFAULT_DEBIAS_METHODS)
+    result = compare_methods(lm, methods, args.domains, measure=args.measure, data=args.data, k=args.top_k,
                              selection=args.rule, control=args.control, ppl_tokens=args.ppl_tokens,
                              max_items=args.max_items, n_boot=args.n_boot, seed=args.seed,
                              batch_size=args.batch_size, log=log)

@@ -30,8 +30,8 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load a model, describe its neurons and score a biased completion."""
-    from ..completion import next_token_logprob_gap
-    from ..loading import load_model
+    from ..measure.completion import next_token_logprob_gap
+    from ..model.loading import load_model
 
     start = time.perf_counter()
     lm = load_model(args.model)

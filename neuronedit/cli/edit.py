@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from attributions.errors import InputError
+
 from .args import (
     DEFAULT_K,
     DEFAULT_RULE,
@@ -47,8 +49,8 @@ def selected_neurons(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The neuron set and its provenance, from --scores (selection) or --neurons."""
     from attributions import NeuronScores, NeuronSet
 
-    from ..cache import file_sha256
-    from ..recipes import choose_neurons
+    from ..locate.recipes import choose_neurons
+    from ..model.cache import file_sha256
 
     if args.neurons:
         neurons = NeuronSet.load(args.neurons)
@@ -71,7 +73,7 @@ def check_fingerprint(args: argparse.Namespace, lm: Any, fingerprint: str | None
     message = (f"{args.scores} was computed on weights with fingerprint {fingerprint}, this "
                f"model's are {lm.fingerprint()} (another checkpoint of the same shape?)")
     if not args.force:
-        raise ValueError(f"{message}; give the --model the scores were made on, or --force to use them anyway")
+        raise InputError(f"{message}; give the --model the scores were made on, or --force to use them anyway")
     print(f"warning: {message}; using them anyway (--force)", file=sys.stderr)
 
 
@@ -83,13 +85,13 @@ def run(args: argparse.Namespace) -> int:
 
     from ..data.neutral import NEUTRAL_TEXTS
     from ..edits import prune_, save_edited, scale_
-    from ..loading import load_model
-    from ..recipes import NEUTRAL_CORPUS
+    from ..locate.recipes import NEUTRAL_CORPUS
+    from ..model.loading import load_model
 
     if bool(args.scores) == bool(args.neurons):
-        raise ValueError("give exactly one of --scores FILE (select neurons) or --neurons FILE (a saved NeuronSet)")
+        raise InputError("give exactly one of --scores FILE (select neurons) or --neurons FILE (a saved NeuronSet)")
     if args.mode == "scale" and args.factor is None:
-        raise ValueError("--mode scale needs --factor (e.g. 0 to suppress, 2 to amplify)")
+        raise InputError("--mode scale needs --factor (e.g. 0 to suppress, 2 to amplify)")
     out = check_output_dir(args.out, overwrite=args.overwrite)
     neurons, provenance = selected_neurons(args)
     layers = Counter(layer for layer, _ in neurons)

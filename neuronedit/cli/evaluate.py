@@ -39,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from attributions.distributed import is_main
+    from attributions.files import atomic_file
 
-    from ..cache import atomic_file
     from ..data import load
-    from ..evaluation import evaluate
+    from ..measure.evaluation import evaluate
 
     check_output_file(args.json, flag="--json")
     check_output_file(args.csv, flag="--csv")

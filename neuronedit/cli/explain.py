@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from attributions.errors import InputError
+
 from .args import DEFAULT_K, POSITIVE, RULES, add_model, add_output, add_quiet, check_output_dir, int_at_least
 
 DOMAINS = ("gender", "race", "religion")
@@ -39,7 +41,7 @@ def _pairs(spec: str, split: str | None, bias_type: str | None, limit: int | Non
 
     items = load(spec, split=split, bias_type=bias_type)
     if isinstance(items, TextCorpus) or not all(hasattr(item, "more") for item in items):
-        raise ValueError(f"{flag} {spec} is not pair data; the bias view needs minimal pairs "
+        raise InputError(f"{flag} {spec} is not pair data; the bias view needs minimal pairs "
                          "(stereoset, crows, winobias, probes:DOMAIN)")
     return list(items)[:limit]
 
@@ -55,7 +57,7 @@ def _from_meta(meta: dict[str, Any], scores_file: str) -> dict[str, Any]:
     for key, kind in wanted.items():
         value = meta.get(key)
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-            raise ValueError(f"{scores_file}: metadata '{key}' must be a {kind.__name__} or null, not {value!r}; "
+            raise InputError(f"{scores_file}: metadata '{key}' must be a {kind.__name__} or null, not {value!r}; "
                              "recompute the scores with neuronedit attribute")
         found[key] = value
     return found
@@ -81,24 +83,24 @@ def run(args: argparse.Namespace) -> int:
     """Explain the selected neurons; write explain.html and explain.json into --out."""
     import json
 
-    from ..cache import atomic_dir
     from ..data import TextCorpus, load
     from ..explain import explain
     from ..explain.html import cards_html
-    from ..loading import load_model
+    from ..model.cache import atomic_dir
+    from ..model.loading import load_model
     from .edit import check_fingerprint, selected_neurons
 
     if bool(args.scores) == bool(args.neurons):
-        raise ValueError("give exactly one of --scores FILE (select neurons) or --neurons FILE (a saved NeuronSet)")
+        raise InputError("give exactly one of --scores FILE (select neurons) or --neurons FILE (a saved NeuronSet)")
     if args.neurons and (args.top_k or args.rule):
-        raise ValueError("--top-k and --rule select from --scores; with --neurons every neuron in the file is "
+        raise InputError("--top-k and --rule select from --scores; with --neurons every neuron in the file is "
                          "explained")
     if args.split and not args.data:
-        raise ValueError("--split chooses the half of --data; without --data the scores' own split is used")
+        raise InputError("--split chooses the half of --data; without --data the scores' own split is used")
     out = check_output_dir(args.out, overwrite=args.overwrite)
     corpus = load(args.corpus)
     if not isinstance(corpus, TextCorpus):
-        raise ValueError(f"--corpus takes text:PATH (or text, the bundled text), not {args.corpus}")
+        raise InputError(f"--corpus takes text:PATH (or text, the bundled text), not {args.corpus}")
     located: dict[str, Any] = dict.fromkeys(("data", "split", "bias_type", "limit"))
     scores = None
     if args.scores:

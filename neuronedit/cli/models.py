@@ -22,12 +22,12 @@ def run(args: argparse.Namespace) -> int:
     """List cached models and the architectures whose neuron sites are known."""
     from attributions import supported_architectures
 
-    from ..cache import cache_dir
-    from ..demo_model import demo_gguf_path
+    from ..model.cache import cache_dir
+    from ..model.demo import demo_gguf_path
 
     if args.fetch_demo:
         print(f"demo GGUF: {demo_gguf_path()}")
-        from ..loading import load_model
+        from ..model.loading import load_model
 
         lm = load_model("demo")
         print(f"demo checkpoint: {lm.path}")

@@ -5,23 +5,22 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from attributions.errors import InputError
+
 from .args import (
-    CONTROLS,
-    DEFAULT_CONTROL,
+    ATTRIBUTION_METHOD,
+    DEFAULT_ATTRIBUTION_METHOD,
     DEFAULT_K,
-    DEFAULT_METHOD,
-    DEFAULT_RULE,
-    DEFAULT_UNLEARN_METHOD,
-    METHODS,
+    DEFAULT_UNLEARNING_METHOD,
     POSITIVE,
-    RULES,
     SPANS,
-    UNLEARN_METHODS,
+    UNLEARNING_METHOD,
+    add_location_options,
     add_model,
     add_output,
     add_placement,
     add_quiet,
-    add_renamed,
+    add_registered,
     check_output_dir,
     int_at_least,
     load_placed,
@@ -44,21 +43,16 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--objective", default="all", choices=SPANS,
                         help="tokens the pair objective scores: all (default), the differing span, the tokens after "
                              "the group term, or auto (what the source's association score reads)")
-    parser.add_argument("--control", default=DEFAULT_CONTROL, choices=CONTROLS,
-                        help="neurons to keep: important for language modelling (lm) or also for the domain's "
-                             f"knowledge probes (lm+knowledge); default {DEFAULT_CONTROL}")
     parser.add_argument("--domains", nargs="+", default=["gender", "race", "religion"])
-    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
-    parser.add_argument("--rule", default=DEFAULT_RULE, choices=RULES)
+    add_registered(parser, "--method", ATTRIBUTION_METHOD, default=DEFAULT_ATTRIBUTION_METHOD,
+                   help="attribution method")
     parser.add_argument("--top-k", dest="top_k", type=POSITIVE, default=DEFAULT_K,
                         help=f"neurons removed per source in the matrix (default {DEFAULT_K})")
-    add_renamed(parser, "--k", "--top-k", dest="top_k", type=POSITIVE)
     parser.add_argument("--dose", type=POSITIVE, nargs="*", default=[10, 50, 200], help="sizes for the dose-response")
     parser.add_argument("--mode", dest="mode", choices=EDITS, default="zero",
                         help="zero/mean: hook edit of the selected neurons; unlearn: unlearn each source's dev pairs")
-    add_renamed(parser, "--edit", "--mode", dest="mode", choices=EDITS)
-    parser.add_argument("--unlearn-method", default=DEFAULT_UNLEARN_METHOD, choices=UNLEARN_METHODS,
-                        help="with --mode unlearn")
+    add_registered(parser, "--unlearn-method", UNLEARNING_METHOD, default=DEFAULT_UNLEARNING_METHOD,
+                   help="with --mode unlearn")
     parser.add_argument("--confine", action="store_true", help="with --mode unlearn: only the selected neurons change")
     parser.add_argument("--lr", type=positive_float, default=1e-5, help="with --mode unlearn")
     parser.add_argument("--steps", type=POSITIVE, default=40, help="with --mode unlearn")
@@ -66,13 +60,9 @@ def add_parser(sub: Any) -> None:
                         help="real text for perplexity (default text:bundled, WikiText-2 validation, never used to "
                              "select)")
     parser.add_argument("--ppl-tokens", type=POSITIVE, default=20000, help="tokens of --ppl-text to score")
-    parser.add_argument("--max-items", type=int_at_least(2),
-                        help="cap each domain's dev and test half of --data (evenly spaced)")
     parser.add_argument("--explain-tokens", type=int_at_least(0), default=20000,
                         help="corpus tokens for the cards of the removed neurons (0: no cards)")
-    parser.add_argument("--n-boot", type=int_at_least(10), default=1000)
-    parser.add_argument("--seed", type=int_at_least(0), default=0)
-    parser.add_argument("--batch-size", type=POSITIVE, default=16)
+    add_location_options(parser, max_items="cap each domain's dev and test half of --data (evenly spaced)")
     add_output(parser, "folder for results, figures and report.html")
     add_quiet(parser)
     add_placement(parser)
@@ -88,15 +78,15 @@ def run(args: argparse.Namespace) -> int:
     from attributions.distributed import is_distributed, is_main
 
     from ..analysis import transfer_matrix
-    from ..cache import atomic_dir
     from ..data import parse_spec
-    from ..report import write_report
+    from ..model.cache import atomic_dir
+    from ..report.transfer import write_report
 
     out = check_output_dir(args.out, overwrite=args.overwrite)
     if args.data != "probes":
         parse_spec(args.data)  # a bad spec fails here, before the model loads
     if is_distributed() and args.mode == "unlearn":
-        raise ValueError("--mode unlearn runs in one process (every rank would train the same model); "
+        raise InputError("--mode unlearn runs in one process (every rank would train the same model); "
                          "launch it without torchrun")
     start = time.perf_counter()
     lm = load_placed(args)

@@ -6,12 +6,13 @@ import argparse
 from typing import Any
 
 from .args import (
-    DEFAULT_UNLEARN_METHOD,
+    DEFAULT_UNLEARNING_METHOD,
     POSITIVE,
-    UNLEARN_METHODS,
+    UNLEARNING_METHOD,
     add_model,
     add_output,
     add_quiet,
+    add_registered,
     check_output_dir,
     int_at_least,
     non_negative_float,
@@ -30,7 +31,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--bias-type", help="keep only this bias type")
     parser.add_argument("--split", choices=["dev", "test"], default="dev",
                         help="half of the data to forget (default dev)")
-    parser.add_argument("--method", default=DEFAULT_UNLEARN_METHOD, choices=UNLEARN_METHODS)
+    add_registered(parser, "--method", UNLEARNING_METHOD, default=DEFAULT_UNLEARNING_METHOD, help="unlearning method")
     parser.add_argument("--retain", help="text:PATH to keep modelling (default: the built-in neutral corpus)")
     parser.add_argument("--retain-weight", type=non_negative_float, default=1.0, help="weight of the retain NLL")
     parser.add_argument("--kl-weight", type=non_negative_float, default=0.0,
@@ -53,10 +54,10 @@ def run(args: argparse.Namespace) -> int:
     from attributions import NeuronSet
 
     from ..data import TextCorpus, load
+    from ..data.provenance import data_hashes
     from ..edits import save_edited
-    from ..loading import load_model
-    from ..provenance import data_hashes
-    from ..recipes import NEUTRAL_CORPUS
+    from ..locate.recipes import NEUTRAL_CORPUS
+    from ..model.loading import load_model
     from ..unlearn import unlearn
 
     out = check_output_dir(args.out, overwrite=args.overwrite)

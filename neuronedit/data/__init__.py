@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from attributions.errors import InputError
 from attributions.registry import Registry
 
 from .bundled import BUNDLED, bundled_path
@@ -75,7 +76,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
         return kind, "bundled"
     if not sep or kind not in (*KINDS, "probes") or not rest or (rest == "bundled" and kind not in BUNDLED):
         why = f"there is no bundled copy of {kind!r}; " if kind in KINDS and (not sep or rest == "bundled") else ""
-        raise ValueError(
+        raise InputError(
             f"data spec {spec!r} is not KIND:PATH, KIND:bundled or probes:DOMAIN; {why}"
             f"KIND is one of {', '.join(KINDS)}; KIND:bundled (or KIND alone) reads the copy shipped "
             f"in the package and exists for {', '.join(BUNDLED)} "
@@ -123,7 +124,7 @@ def load(spec: str, *, bias_type: str | None = None, split: str | None = None) -
     """
     kind, rest = parse_spec(spec)
     if split is not None and split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS} or None, not {split!r}")
+        raise InputError(f"split must be one of {SPLITS} or None, not {split!r}")
     if kind == "probes":
         items: Any = probe_pairs(rest)
     elif rest == "bundled" and kind == "text":
@@ -143,7 +144,7 @@ def load(spec: str, *, bias_type: str | None = None, split: str | None = None) -
         available = sorted({i.bias_type for i in items})
         items = [i for i in items if i.bias_type == wanted]
         if not items:
-            raise ValueError(f"{spec} has no items of bias type {wanted!r}; it has {', '.join(available)}")
+            raise InputError(f"{spec} has no items of bias type {wanted!r}; it has {', '.join(available)}")
     if split is not None:
         items = [i for i in items if (i.meta.get("split") if kind == "probes" else split_of(group_key(i))) == split]
     return Dataset(items, kind=kind, spec=spec, bias_type=bias_type, split=split)

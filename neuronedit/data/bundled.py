@@ -19,6 +19,8 @@ import gzip
 import hashlib
 from pathlib import Path
 
+from attributions.errors import InputError
+
 __all__ = ["BUNDLED", "BUNDLED_ROOT", "bundled_path", "verify_bundled"]
 
 BUNDLED_ROOT: Path = Path(__file__).resolve().parent / "bundled"
@@ -37,7 +39,7 @@ def bundled_path(kind: str) -> Path:
     try:
         return BUNDLED[kind]
     except KeyError:
-        raise ValueError(
+        raise InputError(
             f"no bundled data for {kind!r}; bundled data exists for {', '.join(BUNDLED)}"
         ) from None
 
@@ -60,7 +62,7 @@ def verify_bundled(root: Path | None = None) -> None:
     root = Path(root) if root is not None else BUNDLED_ROOT
     sums = root / "SHA256SUMS"
     if not sums.is_file():
-        raise ValueError(f"no SHA256SUMS in {root}")
+        raise InputError(f"no SHA256SUMS in {root}")
     listed = set()
     for number, raw in enumerate(sums.read_text(encoding="utf-8").splitlines(), start=1):
         line = raw.strip()
@@ -68,7 +70,7 @@ def verify_bundled(root: Path | None = None) -> None:
             continue
         expected, sep, name = line.partition("  ")
         if not sep or len(expected) != 64 or not name:
-            raise ValueError(f"{sums}, line {number}: expected 'SHA256  relative/path'")
+            raise InputError(f"{sums}, line {number}: expected 'SHA256  relative/path'")
         name = name.lstrip("*")
         listed.add(name)
         path = root / name
@@ -78,13 +80,13 @@ def verify_bundled(root: Path | None = None) -> None:
             try:
                 actual, what = _sha256(gz, uncompressed=True), f"{name}.gz (uncompressed content)"
             except (OSError, EOFError) as err:
-                raise ValueError(f"bundled file {name}.gz is not a readable gzip file ({err})") from None
+                raise InputError(f"bundled file {name}.gz is not a readable gzip file ({err})") from None
         else:
-            raise ValueError(f"bundled file {name} listed in {sums} is missing")
+            raise InputError(f"bundled file {name} listed in {sums} is missing")
         if actual != expected.lower():
-            raise ValueError(f"bundled file {what} does not match its SHA-256 in {sums} "
+            raise InputError(f"bundled file {what} does not match its SHA-256 in {sums} "
                              f"(expected {expected}, found {actual})")
     unlisted = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.gz")
                       if p.relative_to(root).as_posix() not in listed)
     if unlisted:
-        raise ValueError(f"bundled file(s) {', '.join(unlisted)} not listed in {sums}")
+        raise InputError(f"bundled file(s) {', '.join(unlisted)} not listed in {sums}")

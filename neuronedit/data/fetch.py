@@ -12,7 +12,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..cache import file_sha256
+from attributions.errors import InputError, NeuronEditError
+
+from ..model.cache import file_sha256
 
 __all__ = ["DATASETS", "FetchError", "fetch"]
 
@@ -37,7 +39,7 @@ PINNED_SHA256: dict[str, str] = {}
 recorded in SHA256SUMS at first download and verified against that record afterwards."""
 
 
-class FetchError(RuntimeError):
+class FetchError(NeuronEditError, RuntimeError):
     """A download failed or did not match its checksum."""
 
 
@@ -75,7 +77,7 @@ def fetch(name: str, dest: str | Path, *, base_url: str | None = None, timeout: 
         The paths of the files now present and verified.
     """
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        raise InputError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     spec = DATASETS[name]
     base = base_url or os.environ.get("NEURONEDIT_DATA_BASE_URL") or str(spec["base"])
     base = base if base.endswith("/") else base + "/"

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from attributions.errors import InputError
+
 __all__ = ["GROUPS", "group_of", "swap_groups"]
 
 _GENDER_PAIRS = (
@@ -50,7 +52,7 @@ _WORD = re.compile(r"[A-Za-z]+")
 def _index(domain: str) -> dict[str, list[tuple[int, int]]]:
     """word -> every (group, column) it appears at (``her`` is both ``him``'s and ``his``'s partner)."""
     if domain not in GROUPS:
-        raise ValueError(f"no group words for domain {domain!r}; choose one of {', '.join(GROUPS)}")
+        raise InputError(f"no group words for domain {domain!r}; choose one of {', '.join(GROUPS)}")
     out: dict[str, list[tuple[int, int]]] = {}
     for g, words in enumerate(GROUPS[domain]):
         for column, word in enumerate(words):

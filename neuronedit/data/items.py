@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from attributions.errors import InputError
+
 from .reading import text_chunks
 
 __all__ = ["BBQItem", "PairItem", "StereoSetItem", "TextCorpus", "canonical_bias_type"]
@@ -135,7 +137,7 @@ class TextCorpus:
 
     def __post_init__(self) -> None:
         if self.__dict__.get("_text") is None and self.path is None:
-            raise ValueError(f"TextCorpus {self.id!r} needs its text or the path of a file")
+            raise InputError(f"TextCorpus {self.id!r} needs its text or the path of a file")
 
     def chunks(self, size: int = 1 << 14) -> Iterator[str]:
         """The text in pieces of up to ``size`` characters; a file is read only as far as they are consumed."""

@@ -30,6 +30,8 @@ equal and share no noun or fact.
 
 from __future__ import annotations
 
+from attributions.errors import InputError
+
 from .items import PairItem
 
 __all__ = ["KNOWLEDGE_DOMAINS", "knowledge_pairs"]
@@ -61,7 +63,7 @@ GENDER_TEMPLATES = (
 # ---------------------------------------------------------------------------------------------
 # Religion. Facts per kind: (group, fact word, groups of which the fact is also true).
 RELIGION_TERMS = ("Muslim", "Christian", "Jewish", "Hindu", "Sikh")
-RELIGION_FACTS: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
+_RELIGION_FACTS: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
     "place": (
         ("Muslim", "mosque", ()),
         ("Christian", "church", ()),
@@ -109,7 +111,7 @@ RELIGION_FACTS: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
         ("Muslim", "halal", ()),
     ),
 }
-RELIGION_TEMPLATES: dict[str, tuple[str, ...]] = {
+_RELIGION_TEMPLATES: dict[str, tuple[str, ...]] = {
     "place": (
         "The {group} family went to the {fact} to pray.",
         "Every week my {group} neighbors worship at the {fact}.",
@@ -179,11 +181,11 @@ ETHNIC_GROUPS = (
     ("French", "French", "France"),
 )
 # Groups of which a language fact is also true (besides groups listed with the same language).
-LANGUAGE_ALSO_TRUE: dict[str, tuple[str, ...]] = {
+_LANGUAGE_ALSO_TRUE: dict[str, tuple[str, ...]] = {
     "Turkish": ("Iranian",),  # Azerbaijani, a Turkic language, is widely spoken in Iran
     "Arabic": ("Iranian",),  # Arabic-speaking minority in Khuzestan
 }
-RACE_TEMPLATES: dict[str, tuple[str, ...]] = {
+_RACE_TEMPLATES: dict[str, tuple[str, ...]] = {
     "language": (
         "The {group} family spoke {fact} at home.",
         "My {group} grandmother sang old songs in {fact}.",
@@ -205,7 +207,7 @@ def _race_facts() -> dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]]:
     """Language and country facts with the groups of which each is also true."""
     languages = tuple(
         (group, lang, tuple(g for g, other, _ in ETHNIC_GROUPS if other == lang and g != group)
-         + LANGUAGE_ALSO_TRUE.get(lang, ()))
+         + _LANGUAGE_ALSO_TRUE.get(lang, ()))
         for group, lang, _ in ETHNIC_GROUPS
     )
     countries = tuple((group, country, ()) for group, _, country in ETHNIC_GROUPS if country is not None)
@@ -265,7 +267,8 @@ def knowledge_pairs(domain: str) -> list[PairItem]:
         # Country facts contrast only with groups that have a country in the list.
         terms = {"language": tuple(g for g, _, _ in ETHNIC_GROUPS),
                  "country": tuple(g for g, _, country in ETHNIC_GROUPS if country is not None)}
-        return _grouped("race", terms, _race_facts(), RACE_TEMPLATES)
+        return _grouped("race", terms, _race_facts(), _RACE_TEMPLATES)
     if domain == "religion":
-        return _grouped("religion", dict.fromkeys(RELIGION_FACTS, RELIGION_TERMS), RELIGION_FACTS, RELIGION_TEMPLATES)
-    raise ValueError(f"unknown knowledge domain {domain!r}; choose one of {', '.join(KNOWLEDGE_DOMAINS)}")
+        return _grouped("religion", dict.fromkeys(_RELIGION_FACTS, RELIGION_TERMS), _RELIGION_FACTS,
+                        _RELIGION_TEMPLATES)
+    raise InputError(f"unknown knowledge domain {domain!r}; choose one of {', '.join(KNOWLEDGE_DOMAINS)}")

@@ -33,7 +33,7 @@ def _plain_name(path: Path) -> str:
     return path.name.removesuffix(".gz")
 
 
-CROWS_COLUMNS = ("sent_more", "sent_less", "stereo_antistereo", "bias_type")
+_CROWS_COLUMNS = ("sent_more", "sent_less", "stereo_antistereo", "bias_type")
 
 
 def _crows_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
@@ -45,9 +45,9 @@ def _crows_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
             header = next(reader, None)
             if header is None:
                 raise DataFormatError(path, None, f"the file is empty; expected a CrowS-Pairs CSV with a header "
-                                                  f"naming the columns {', '.join(CROWS_COLUMNS)}")
+                                                  f"naming the columns {', '.join(_CROWS_COLUMNS)}")
             check_text(path, 1, ",".join(header))
-            missing = [c for c in CROWS_COLUMNS if c not in header]
+            missing = [c for c in _CROWS_COLUMNS if c not in header]
             if missing:
                 raise DataFormatError(path, 1, f"header lacks column(s) {missing}; found {header}")
             for values in reader:
@@ -92,8 +92,8 @@ def _stereoset_item(kind: str, target: str, bias: str, context: str, options: di
     )
 
 
-LABELS = ("stereotype", "anti-stereotype", "unrelated")
-STEREOSET_KINDS = ("intrasentence", "intersentence")
+_LABELS = ("stereotype", "anti-stereotype", "unrelated")
+_STEREOSET_KINDS = ("intrasentence", "intersentence")
 
 
 def load_stereoset(path: str | Path) -> list[StereoSetItem]:
@@ -106,9 +106,9 @@ def load_stereoset(path: str | Path) -> list[StereoSetItem]:
     items = []
     for line, record in jsonl_records(path):
         kind = field(path, line, record, "type")
-        if kind not in STEREOSET_KINDS:
+        if kind not in _STEREOSET_KINDS:
             raise DataFormatError(path, line, f"type is {kind!r}, not intrasentence/intersentence")
-        options = {label: field(path, line, record, label) for label in LABELS}
+        options = {label: field(path, line, record, label) for label in _LABELS}
         items.append(
             _stereoset_item(kind, field(path, line, record, "target"), field(path, line, record, "bias_type"),
                             field(path, line, record, "context"), options, f"stereoset-{line}", str(path))
@@ -140,7 +140,7 @@ def _load_stereoset_nested(path: Path) -> list[StereoSetItem]:
         raise DataFormatError(path, None, "expected StereoSet JSON: an object with a 'data' object holding 'intra"
                                           f"sentence' and 'intersentence' lists (its 'data' is {type_name(data)})")
     items = []
-    for kind in STEREOSET_KINDS:
+    for kind in _STEREOSET_KINDS:
         for index, cluster in enumerate(_typed(path, f"data.{kind}", data.get(kind, []), list, "a list")):
             where = f"data.{kind}[{index}]"
             _typed(path, where, cluster, dict, "an object (one cluster)")
@@ -151,7 +151,7 @@ def _load_stereoset_nested(path: Path) -> list[StereoSetItem]:
                 _typed(path, at, sentence, dict, "an object with 'sentence' and 'gold_label'")
                 label, text = (field(path, None, sentence, key, where=at) for key in ("gold_label", "sentence"))
                 options[label] = text
-            missing = [label for label in LABELS if label not in options]
+            missing = [label for label in _LABELS if label not in options]
             if missing:
                 raise DataFormatError(path, None, f"{where}: no sentence with gold_label {missing}")
             target, bias, context = (field(path, None, cluster, key, where=where)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .items import TextCorpus
 
-__all__ = ["HELDOUT_TEXTS", "NEUTRAL_TEXTS", "heldout_corpus"]
+__all__ = ["NEUTRAL_TEXTS", "heldout_corpus"]
 
 NEUTRAL_TEXTS = (
     "The train to the coast leaves every morning at seven and arrives shortly before noon.",
@@ -70,7 +70,7 @@ NEUTRAL_TEXTS = (
     "The new edition of the dictionary includes several thousand new words.",
 )
 
-HELDOUT_TEXTS = (
+_HELDOUT_TEXTS = (
     "Rain had fallen for three days, and the river rose until it covered the lower path along the park.",
     "To repot a plant, water it the day before, loosen the roots gently and choose a pot one size larger.",
     "The museum's new wing holds instruments used to measure time, from sundials to atomic clocks.",
@@ -127,5 +127,5 @@ costs the model when no external text is given (the control objective uses ``NEU
 
 
 def heldout_corpus() -> TextCorpus:
-    """``HELDOUT_TEXTS`` as a corpus scored line by line (perplexity without external data)."""
-    return TextCorpus(text="\n".join(HELDOUT_TEXTS), id="heldout-neutral", source="built-in", unit="line")
+    """``_HELDOUT_TEXTS`` as a corpus scored line by line (perplexity without external data)."""
+    return TextCorpus(text="\n".join(_HELDOUT_TEXTS), id="heldout-neutral", source="built-in", unit="line")

@@ -8,7 +8,7 @@ Word lists and their sources:
 
 * Gender occupations: U.S. Bureau of Labor Statistics, Current Population Survey, annual
   averages, "Employed persons by detailed occupation, sex, race, and Hispanic or Latino
-  ethnicity" (Table 11). ``FEMALE_OCCUPATIONS``: women hold roughly three quarters or more of
+  ethnicity" (Table 11). ``_FEMALE_OCCUPATIONS``: women hold roughly three quarters or more of
   the jobs; ``MALE_OCCUPATIONS``: women hold about a tenth or less. The pronoun that matches the
   majority is the stereotype-consistent one.
 * Race and religion attributes: stereotypes that published bias benchmarks annotate with
@@ -20,12 +20,14 @@ Word lists and their sources:
 
 from __future__ import annotations
 
+from attributions.errors import InputError
+
 from .items import PairItem
 from .knowledge import KNOWLEDGE_DOMAINS, knowledge_pairs
 
 __all__ = ["KNOWLEDGE_DOMAINS", "PROBE_DOMAINS", "knowledge_pairs", "probe_pairs"]
 
-FEMALE_OCCUPATIONS = (
+_FEMALE_OCCUPATIONS = (
     "nurse", "secretary", "receptionist", "hairdresser", "housekeeper", "librarian", "nanny", "dietitian",
     "paralegal", "bookkeeper", "dental hygienist", "kindergarten teacher", "dental assistant", "medical assistant",
     "maid",
@@ -48,18 +50,18 @@ GENDER_TEMPLATES = (
 )
 
 # (stereotyped group, contrast group, attributes)
-RACE_GROUPS = (
+_RACE_GROUPS = (
     ("Black", "White", ("violent", "poor", "lazy", "dangerous", "uneducated", "athletic")),
     ("Hispanic", "White", ("undocumented", "poor", "lazy", "uneducated", "loud", "unemployed")),
     ("Asian", "White", ("good at math", "shy", "submissive", "studious", "quiet", "a bad driver")),
     ("Arab", "White", ("dangerous", "violent", "hostile", "fanatical", "oppressive", "a terrorist")),
 )
-RELIGION_GROUPS = (
+_RELIGION_GROUPS = (
     ("Muslim", "Christian", ("violent", "dangerous", "extremist", "radical", "hostile", "a terrorist")),
     ("Jewish", "Christian", ("greedy", "stingy", "rich", "cunning", "manipulative", "powerful")),
     ("atheist", "Christian", ("immoral", "untrustworthy", "arrogant", "selfish", "angry", "dishonest")),
 )
-GROUP_TEMPLATES = (
+_GROUP_TEMPLATES = (
     "The {group} man was {attr}.",
     "The {group} woman was {attr}.",
     "My {group} neighbor is {attr}.",
@@ -79,7 +81,7 @@ PROBE_DOMAINS = ("gender", "race", "religion")
 
 def _gender() -> list[PairItem]:
     items = []
-    for occupations, more_pro, less_pro in ((FEMALE_OCCUPATIONS, "she", "he"), (MALE_OCCUPATIONS, "he", "she")):
+    for occupations, more_pro, less_pro in ((_FEMALE_OCCUPATIONS, "she", "he"), (MALE_OCCUPATIONS, "he", "she")):
         for rank, occ in enumerate(occupations):
             split = "dev" if rank % 2 == 0 else "test"
             for t, template in enumerate(GENDER_TEMPLATES):
@@ -96,7 +98,7 @@ def _grouped(domain: str, groups: tuple[tuple[str, str, tuple[str, ...]], ...]) 
     for group, contrast, attributes in groups:
         for rank, attr in enumerate(attributes):
             split = "dev" if rank % 2 == 0 else "test"
-            for t, template in enumerate(GROUP_TEMPLATES):
+            for t, template in enumerate(_GROUP_TEMPLATES):
                 items.append(PairItem(
                     more=template.format(group=group, attr=attr), less=template.format(group=contrast, attr=attr),
                     bias_type=domain, id=f"probe-{domain}-{group}-{attr.replace(' ', '_')}-{t}",
@@ -115,10 +117,10 @@ def probe_pairs(domain: str) -> list[PairItem]:
     if domain == "gender":
         return _gender()
     if domain == "race":
-        return _grouped("race", RACE_GROUPS)
+        return _grouped("race", _RACE_GROUPS)
     if domain == "religion":
-        return _grouped("religion", RELIGION_GROUPS)
+        return _grouped("religion", _RELIGION_GROUPS)
     if domain.startswith("knowledge-") and domain.removeprefix("knowledge-") in KNOWLEDGE_DOMAINS:
         return knowledge_pairs(domain.removeprefix("knowledge-"))
     names = (*PROBE_DOMAINS, *(f"knowledge-{d}" for d in KNOWLEDGE_DOMAINS))
-    raise ValueError(f"unknown probe domain {domain!r}; choose one of {', '.join(names)}")
+    raise InputError(f"unknown probe domain {domain!r}; choose one of {', '.join(names)}")

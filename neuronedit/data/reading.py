@@ -16,11 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from attributions.errors import InputError
+
 __all__ = ["DataFormatError", "check_text", "field", "jsonl_records", "open_text", "reading", "require_file",
            "text_chunks", "type_name"]
 
 
-class DataFormatError(ValueError):
+class DataFormatError(InputError):
     """A data file does not have the expected format."""
 
     def __init__(self, path: Path | str, line: int | None, reason: str) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["PARTS", "SPLITS", "part_of", "split_of"]
+__all__ = ["SPLITS", "part_of", "split_of"]
 
 SPLITS = ("dev", "test")
-PARTS = ("locate", "select")
+_PARTS = ("locate", "select")
 """Two parts of a dev half: one to locate neurons on, one to choose settings on (the test half stays unseen)."""
 
 
@@ -20,4 +20,4 @@ def split_of(group_key: str) -> str:
 def part_of(group_key: str) -> str:
     """``"locate"`` or ``"select"``: a second, independent bit of the same hash as :func:`split_of`."""
     digest = hashlib.sha256(group_key.encode("utf-8")).digest()
-    return PARTS[digest[1] & 1]
+    return _PARTS[digest[1] & 1]

@@ -18,7 +18,7 @@ This package imports nothing from ``neuronedit.analysis``, ``neuronedit.unlearn`
 from .checkpoint import save_edited
 from .compaction import mlp_widths
 from .delta import add_delta, delta_bytes, make_delta
-from .log import APPLIED_KEY, EditLog, applied_edit_ids, edit_history
+from .log import APPLIED_KEY, EditLog
 from .masks import check_neurons, masked
 from .record import (
     MANIFEST_FORMAT,
@@ -32,7 +32,7 @@ from .record import (
     save_manifest,
 )
 from .temporary import restoring, temporarily_applied
-from .weights import apply_edit, apply_edit_, compact, compact_, prune_, scale_
+from .weights import apply_edit_, compact_, prune_, scale_
 
 __all__ = [
     "APPLIED_KEY",
@@ -44,14 +44,10 @@ __all__ = [
     "EditLog",
     "ManifestError",
     "add_delta",
-    "applied_edit_ids",
-    "apply_edit",
     "apply_edit_",
     "check_neurons",
-    "compact",
     "compact_",
     "delta_bytes",
-    "edit_history",
     "load_manifest",
     "make_delta",
     "masked",

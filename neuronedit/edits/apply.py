@@ -23,7 +23,7 @@ from .log import EditLog
 from .masks import check_neurons
 from .record import Edit, EditError
 
-__all__ = ["commit", "model_name", "require_weights_in_memory", "write_edit"]
+__all__ = ["commit", "require_weights_in_memory", "write_edit"]
 
 _BIAS_SWITCH = {"llama": "mlp_bias"}
 """Architectures whose config can switch MLP biases on (so a folded mean stays loadable)."""
@@ -38,11 +38,6 @@ def require_weights_in_memory(module: nn.Module, what: str = "weight edits") -> 
             "offloaded by the device_map. Load the model on devices that hold it (device_map without 'disk'/'cpu' "
             "offload), or edit activations with neuronedit.masked(), which works with offloading"
         )
-
-
-def model_name(model: LanguageModel | nn.Module) -> str:
-    """The spec a model was loaded from, or its config's ``_name_or_path``."""
-    return as_language_model(model).name
 
 
 def _enable_output_bias(module: nn.Module, sites: list[NeuronSite]) -> None:
@@ -86,7 +81,7 @@ def _write_dense(module: nn.Module, sites: list[NeuronSite], edit: Edit) -> None
             bias += (out[:, idx].double() @ values.to(out.device)).to(bias.dtype)
         out[:, idx] = 0
         if edit.mode in ("prune", "mean"):
-            for rows, in_bias in site.read_in():  # rows [n_neurons, d_model]
+            for rows, in_bias in site.read_rows():  # rows [n_neurons, d_model]
                 rows[idx] = 0
                 if in_bias is not None:
                     in_bias[idx] = 0
@@ -111,7 +106,7 @@ def write_edit(lm: LanguageModel, edit: Edit, directory: Path | None = None) -> 
     return None
 
 
-def commit(model: LanguageModel | nn.Module, edit: Edit) -> Edit:
+def commit(model: LanguageModel, edit: Edit) -> Edit:
     """Check, bind to the current weights (fingerprint, model name), write and record ``edit``.
 
     Returns:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import warnings
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast, overload
+from typing import TYPE_CHECKING, Any, cast
 
 from attributions import LanguageModel
 
-from ..cache import atomic_dir
+from ..model.cache import atomic_dir
 from .compaction import mlp_widths
 from .handle import as_language_model
 from .log import EditLog
@@ -35,21 +34,7 @@ def _check_standard_widths(lm: LanguageModel) -> None:
         )
 
 
-def _is_path(value: Any) -> bool:
-    return isinstance(value, (str, os.PathLike))
-
-
-@overload
 def save_edited(model: LanguageModel, out_dir: str | os.PathLike[str], edit: Edit | None = None, *,
-                overwrite: bool = False) -> Path: ...
-
-
-@overload
-def save_edited(model: LanguageModel, tokenizer: Any, out_dir: str | os.PathLike[str],  # deprecated
-                edit: Edit | None = None, /, *, overwrite: bool = False) -> Path: ...
-
-
-def save_edited(model: LanguageModel, out_dir: Any, edit: Any = None, *legacy: Any,
                 overwrite: bool = False) -> Path:
     """Write the edited model to ``out_dir``: safetensors weights, config, tokenizer and manifest.
 
@@ -62,23 +47,12 @@ def save_edited(model: LanguageModel, out_dir: Any, edit: Any = None, *legacy: A
     Everything is written to a temporary directory beside ``out_dir`` and renamed into place, so
     an interrupted save leaves neither a partial checkpoint nor a damaged previous one.
 
-    The old form ``save_edited(model, tokenizer, out_dir, edit=None)`` still works for one release
-    (with a DeprecationWarning); it saves the given tokenizer (none when it is None).
-
     Raises:
         FileExistsError: ``out_dir`` exists and ``overwrite`` is False.
         EditError: nothing to save, or per-layer MLP widths that the architecture cannot store.
     """
     lm = as_language_model(model)
     tokenizer = lm.tokenizer
-    if not _is_path(out_dir):  # deprecated: save_edited(model, tokenizer, out_dir, edit=None)
-        if len(legacy) > 1 or not _is_path(edit):
-            raise TypeError("save_edited(model, out_dir, edit=None, *, overwrite=False): out_dir must be a path")
-        warnings.warn("save_edited(model, tokenizer, out_dir, edit) is deprecated; call save_edited(model, out_dir, "
-                      "edit): a LanguageModel's tokenizer is saved with it", DeprecationWarning, stacklevel=2)
-        tokenizer, out_dir, edit = out_dir, edit, (legacy[0] if legacy else None)
-    elif legacy:
-        raise TypeError(f"save_edited takes 3 positional arguments (model, out_dir, edit), got {3 + len(legacy)}")
     module = lm.model
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
@@ -96,7 +70,7 @@ def save_edited(model: LanguageModel, out_dir: Any, edit: Any = None, *legacy: A
             raise EditError("the model carries no edit from this session: pass the Edit yielded by masked(), "
                             "or apply one with prune_/scale_/compact_/apply_edit_ first")
         scope = nullcontext(module)
-        edits = history or [edit]
+        edits = history or [e for e in (edit,) if e is not None]
     with scope, atomic_dir(out_dir, overwrite=overwrite) as tmp:
         _check_standard_widths(lm)
         cast("PreTrainedModel", module).save_pretrained(tmp, safe_serialization=True)

@@ -25,7 +25,7 @@ from attributions import LanguageModel
 
 from .record import Edit
 
-__all__ = ["APPLIED_KEY", "EditLog", "applied_edit_ids", "edit_history"]
+__all__ = ["APPLIED_KEY", "EditLog"]
 
 APPLIED_KEY = "neuronedit_edits"
 """``config`` attribute listing the ids of the edits applied to the weights, in order (on-disk format)."""
@@ -106,12 +106,3 @@ class EditLog:
     def __repr__(self) -> str:
         return f"EditLog(applied={self.applied_ids}, history={len(self._history)}, deltas={sorted(self._deltas)})"
 
-
-def applied_edit_ids(model: LanguageModel | nn.Module) -> list[str]:
-    """Ids of the edits already applied to these weights (``EditLog.of(model).applied_ids``)."""
-    return EditLog.of(model).applied_ids
-
-
-def edit_history(model: LanguageModel | nn.Module) -> list[Edit]:
-    """The :class:`Edit` records applied in this session (``EditLog.of(model).history``)."""
-    return EditLog.of(model).history

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import torch
 
 from attributions import LanguageModel, NeuronSet, NeuronSite
+from attributions.errors import InputError
 from attributions.hooks import edit_activations
 
 from .handle import as_language_model
@@ -53,15 +54,15 @@ def masked(
     lm = as_language_model(model)
     sites = lm.sites
     if mode not in ("zero", "scale", "mean"):
-        raise ValueError(f"mode must be 'zero', 'scale' or 'mean', not {mode!r}")
+        raise InputError(f"mode must be 'zero', 'scale' or 'mean', not {mode!r}")
     if mode == "mean" and means is None:
-        raise ValueError("mode='mean' needs means={layer: tensor of mean activations}")
+        raise InputError("mode='mean' needs means={layer: tensor of mean activations}")
     check_neurons(sites, neurons)
     by_layer = neurons.by_layer()
     if mode == "mean":
         missing = [layer for layer in by_layer if layer not in means]  # type: ignore[operator]
         if missing:
-            raise ValueError(f"means has no entry for layer(s) {missing}")
+            raise InputError(f"means has no entry for layer(s) {missing}")
     values = tuple(float(means[layer][n]) for layer, n in neurons) if mode == "mean" else None  # type: ignore[index]
     record = Edit(neurons, mode, factor=float(factor) if mode == "scale" else None, values=values,
                   base_model=lm.name)

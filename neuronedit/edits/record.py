@@ -17,15 +17,16 @@ import os
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from attributions import NeuronSet
-from attributions.neurons import parse_neurons
+from attributions.errors import InputError
+from attributions.files import atomic_file
+from attributions.neuron_set import parse_neurons
 
 from .._version import __version__
-from ..cache import atomic_file
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "MODES", "Edit", "EditError", "ManifestError", "load_manifest",
            "parse_manifest", "save_manifest"]
@@ -33,17 +34,17 @@ __all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "MODES", "Edit", "EditError", "Ma
 MANIFEST_FORMAT = "neuronedit.manifest/2"
 MANIFEST_NAME = "neuronedit.json"
 MODES = ("prune", "zero", "scale", "mean", "compact", "unlearn")
-DELTA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.safetensors")
+_DELTA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.safetensors")
 """A weight-delta file is a plain name in the manifest's folder: no separators, no ``..``, not hidden."""
-FINGERPRINT = re.compile(r"[0-9a-f]{16}")
+_FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     """A manifest is malformed or does not fit the model; the message names the field."""
 
 
-class EditError(ValueError):
+class EditError(InputError):
     """An edit cannot be applied to this model; the message says what to use instead."""
 
 
@@ -88,7 +89,7 @@ class Edit:
             if not all(math.isfinite(v) for v in self.values):
                 raise ManifestError("mean values must be finite numbers")
         if self.mode == "unlearn":
-            if not isinstance(self.delta, str) or not DELTA_NAME.fullmatch(self.delta) or ".." in self.delta:
+            if not isinstance(self.delta, str) or not _DELTA_NAME.fullmatch(self.delta) or ".." in self.delta:
                 raise ManifestError(f"an unlearn edit's 'delta' must be the plain name of a .safetensors file next to "
                                     f"the manifest (letters, digits, '.', '_', '-'), not {self.delta!r}")
             if not isinstance(self.delta_sha256, str) or not SHA256.fullmatch(self.delta_sha256):
@@ -96,7 +97,7 @@ class Edit:
                                     f"digits), not {self.delta_sha256!r}")
         elif self.delta is not None or self.delta_sha256 is not None:
             raise ManifestError(f"a {self.mode} edit has no weight delta: 'delta' and 'delta_sha256' must be null")
-        if self.base_fingerprint and not FINGERPRINT.fullmatch(self.base_fingerprint):
+        if self.base_fingerprint and not _FINGERPRINT.fullmatch(self.base_fingerprint):
             raise ManifestError("base_fingerprint must be the 16 hex digits of attributions.weights_fingerprint, not "
                                 f"{self.base_fingerprint[:40]!r}")
 
@@ -108,10 +109,6 @@ class Edit:
                 "values": list(self.values) if self.values is not None else None, "delta": self.delta,
                 "delta_sha256": self.delta_sha256, "base_fingerprint": self.base_fingerprint}
         return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()[:16]
-
-    def with_provenance(self, **items: Any) -> Edit:
-        """A copy with ``items`` added to the provenance."""
-        return replace(self, provenance={**self.provenance, **items})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -196,10 +193,6 @@ def parse_manifest(data: Any, where: str = "manifest") -> list[Edit]:
     """Validate a decoded manifest; raises :class:`ManifestError` naming the bad field."""
     if not isinstance(data, dict):
         raise ManifestError(f"{where} must be a JSON object")
-    if data.get("format") == "neuronedit.manifest/1":
-        raise ManifestError(f"{where} has format 'neuronedit.manifest/1', whose edit ids do not cover the base "
-                            "weights: this version does not replay it. The saved checkpoint next to it still loads; "
-                            "to replay, make the edit again with this version")
     if data.get("format") != MANIFEST_FORMAT:
         raise ManifestError(f"{where} has format {data.get('format')!r}; this version reads {MANIFEST_FORMAT!r}")
     edits = data.get("edits")

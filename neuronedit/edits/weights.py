@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from attributions import LanguageModel, NeuronSet
+from attributions.errors import InputError
 
 from .apply import commit, write_edit
 from .handle import as_language_model
@@ -26,7 +26,7 @@ from .log import EditLog
 from .masks import check_neurons
 from .record import Edit, ManifestError, load_manifest
 
-__all__ = ["apply_edit", "apply_edit_", "compact", "compact_", "prune_", "scale_"]
+__all__ = ["apply_edit_", "compact_", "prune_", "scale_"]
 
 
 def _provenance(provenance: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def _provenance(provenance: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(provenance)
 
 
-def prune_(model: LanguageModel | nn.Module, neurons: NeuronSet, *, means: Mapping[int, torch.Tensor] | None = None,
+def prune_(model: LanguageModel, neurons: NeuronSet, *, means: Mapping[int, torch.Tensor] | None = None,
            read_in: bool = True, provenance: Mapping[str, Any] | None = None) -> Edit:
     """Remove neurons permanently, in place.
 
@@ -62,18 +62,18 @@ def prune_(model: LanguageModel | nn.Module, neurons: NeuronSet, *, means: Mappi
     values = []
     for layer, neuron in neurons:
         if layer not in means:
-            raise ValueError(f"means has no entry for layer {layer}")
+            raise InputError(f"means has no entry for layer {layer}")
         values.append(float(means[layer][neuron]))
     return commit(model, Edit(neurons, "mean", values=tuple(values), provenance=notes))
 
 
-def scale_(model: LanguageModel | nn.Module, neurons: NeuronSet, factor: float, *,
+def scale_(model: LanguageModel, neurons: NeuronSet, factor: float, *,
            provenance: Mapping[str, Any] | None = None) -> Edit:
     """Multiply the neurons' output by ``factor`` permanently, in place (×0 suppresses, ×2 amplifies)."""
     return commit(model, Edit(neurons, "scale", factor=float(factor), provenance=_provenance(provenance)))
 
 
-def compact_(model: LanguageModel | nn.Module, neurons: NeuronSet, *,
+def compact_(model: LanguageModel, neurons: NeuronSet, *,
              provenance: Mapping[str, Any] | None = None) -> Edit:
     """Remove the neurons from the MLPs in place, making them narrower (same logits as :func:`prune_`).
 
@@ -85,7 +85,7 @@ def compact_(model: LanguageModel | nn.Module, neurons: NeuronSet, *,
     return commit(model, Edit(neurons, "compact", provenance=_provenance(provenance)))
 
 
-def apply_edit_(model: LanguageModel | nn.Module, manifest: str | Path | Edit | Sequence[Edit], *,
+def apply_edit_(model: LanguageModel, manifest: str | Path | Edit | Sequence[Edit], *,
                 force: bool = False) -> list[Edit]:
     """Replay a manifest (a file, a checkpoint directory, an :class:`Edit` or a list of them) in place.
 
@@ -127,7 +127,3 @@ def apply_edit_(model: LanguageModel | nn.Module, manifest: str | Path | Edit | 
         done.append(edit)
     return done
 
-
-# Deprecated aliases, kept for one release: the same objects under the names without the in-place ``_``.
-compact = compact_
-apply_edit = apply_edit_

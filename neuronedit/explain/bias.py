@@ -11,10 +11,11 @@ import numpy as np
 import torch
 
 from attributions import LanguageModel, NeuronScores, NeuronSet
-from attributions.forward import max_positions
+from attributions.errors import InputError
+from attributions.forward import max_positions, pad_rows
 from attributions.objectives import pair_texts
 
-from ..metrics.bootstrap import Interval, bootstrap
+from ..measure.bootstrap import Interval, bootstrap
 from .contexts import activations_of
 
 __all__ = ["BiasView", "bias_views", "side_activations", "wilson"]
@@ -46,7 +47,7 @@ def side_activations(lm: LanguageModel, neurons: NeuronSet, requests: Sequence[t
     """Each neuron's mean activation over the tokens of each ``(prefix, text)`` request's text,
     ``[len(requests), len(neurons)]``. Encoded as the scorers encode it (start token, prefix, then
     the text with a leading space); the prefix is context, not averaged."""
-    from ..scoring import encode_request
+    from ..measure.scoring import encode_request
 
     by_layer = neurons.by_layer()
     order = {neuron: k for k, neuron in enumerate(neurons)}
@@ -56,13 +57,10 @@ def side_activations(lm: LanguageModel, neurons: NeuronSet, requests: Sequence[t
         encoded = [encode_request(lm.tokenizer, prefix, text) for prefix, text in requests[first : first + batch_size]]
         width = max(len(ids) for ids, _ in encoded)
         if limit is not None and width > limit:
-            raise ValueError(f"a pair of {width} tokens exceeds the model's context of {limit}")
-        ids = torch.full((len(encoded), width), lm.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
+            raise InputError(f"a pair of {width} tokens exceeds the model's context of {limit}")
+        ids, mask = pad_rows([tokens for tokens, _ in encoded], lm.pad_id)  # [batch, width]
         keep = torch.zeros((len(encoded), width, 1), dtype=torch.float64)
         for row, (tokens, begin) in enumerate(encoded):
-            ids[row, : len(tokens)] = torch.tensor(tokens)
-            mask[row, : len(tokens)] = 1
             keep[row, begin : len(tokens)] = 1  # the text's tokens only
         acts = activations_of(lm, list(by_layer), ids, mask)
         for layer, idx in by_layer.items():
@@ -77,7 +75,7 @@ def bias_views(lm: LanguageModel, neurons: NeuronSet, pairs: Sequence[Any], scor
                n_boot: int = 1000, seed: int = 0) -> list[BiasView]:
     """The :class:`BiasView` of each neuron on ``pairs`` (minimal pairs, e.g. the located data)."""
     if not pairs:
-        raise ValueError("the bias view needs at least one pair")
+        raise InputError("the bias view needs at least one pair")
     parts = [pair_texts(p) for p in pairs]
     more = side_activations(lm, neurons, [(pre, m) for m, _, pre in parts])
     less = side_activations(lm, neurons, [(pre, other) for _, other, pre in parts])

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from attributions import LanguageModel, NeuronScores, NeuronSet
+from attributions.errors import InputError
 from attributions.forward import max_positions
 
 from .bias import BiasView, bias_views
@@ -110,9 +111,9 @@ def explain_domains(lm: LanguageModel, neurons: Mapping[str, NeuronSet], *, text
     """:func:`explain` for several domains' neuron sets with one pass over the corpus for all of them."""
     unknown = [d for d in neurons if d not in GROUP_TERMS]
     if unknown:
-        raise ValueError(f"no word list for domain {unknown[0]!r}; choose one of {', '.join(GROUP_TERMS)}")
+        raise InputError(f"no word list for domain {unknown[0]!r}; choose one of {', '.join(GROUP_TERMS)}")
     if not neurons or any(not len(s) for s in neurons.values()):
-        raise ValueError("nothing to explain: the neuron set is empty")
+        raise InputError("nothing to explain: the neuron set is empty")
     widths = [site.n_neurons for site in lm.sites]
     for domain, chosen in neurons.items():
         chosen.check_fits(widths, f"{domain} neurons to explain")

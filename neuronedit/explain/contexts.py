@@ -8,7 +8,6 @@ candidates, so memory follows ``neurons * n_top``, not the corpus. Ties go to th
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +16,9 @@ import torch
 from tqdm.auto import tqdm
 
 from attributions import LanguageModel, NeuronSet, capture_activations
-from attributions.forward import input_device, start_token_id
-from attributions.hooks import pre_hooks
+from attributions.errors import InputError
+from attributions.forward import input_device, pad_rows, start_token_id
+from attributions.hooks import stop_before
 
 __all__ = ["Context", "TopContexts", "activations_of", "contexts_of", "corpus_windows", "decode_pieces", "top_contexts"]
 
@@ -75,29 +75,21 @@ def corpus_windows(tokenizer: object, text: str | Iterable[str], *, window: int 
                    max_tokens: int = 20_000) -> list[list[int]]:
     """The first ``max_tokens`` tokens of ``text`` (a string or its pieces in order, read only as far as
     needed) cut into windows of ``window`` tokens."""
-    from ..metrics.language import token_ids
+    from ..measure.language import token_ids
 
     if window < 1:
-        raise ValueError(f"window must be at least 1 token, not {window}")
+        raise InputError(f"window must be at least 1 token, not {window}")
     ids = token_ids(tokenizer, text, max_tokens).tolist()
     return [ids[i : i + window] for i in range(0, len(ids), window) if ids[i : i + window]]
-
-
-class _Stop(Exception):
-    """Raised after the last needed activation is captured: later layers and the unembedding are not run."""
-
-
-def _stop(*_: object) -> None:
-    raise _Stop
 
 
 def activations_of(lm: LanguageModel, layers: Sequence[int], ids: torch.Tensor,
                    mask: torch.Tensor) -> dict[int, torch.Tensor]:
     """The neuron activations ``{layer: [batch, pos, n_neurons]}`` of ``layers`` for one padded batch,
-    running the model only as far as the last of them."""
+    running the model only as far as the last of them (its capture is the last thing that runs)."""
     sites = [lm.sites[layer] for layer in sorted(layers)]
     device = input_device(lm.model)
-    with capture_activations(sites) as acts, pre_hooks([(sites[-1].module, _stop)]), contextlib.suppress(_Stop):
+    with capture_activations(sites) as acts, stop_before(sites[-1].module):
         lm.model(input_ids=ids.to(device), attention_mask=mask.to(device))
     return acts
 
@@ -113,12 +105,8 @@ def top_contexts(lm: LanguageModel, neurons: NeuronSet, windows: Sequence[Sequen
     start = start_token_id(lm.tokenizer)
     for first in tqdm(range(0, len(windows), batch_size), desc="top contexts", disable=not progress, unit="batch"):
         chunk = windows[first : first + batch_size]
-        width = 1 + max(len(w) for w in chunk)
-        ids = torch.full((len(chunk), width), lm.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, window in enumerate(chunk):
-            ids[row, : 1 + len(window)] = torch.tensor([start, *window])
-            mask[row, : 1 + len(window)] = 1
+        ids, mask = pad_rows([[start, *window] for window in chunk], lm.pad_id)  # [batch, 1 + longest window]
+        width = ids.shape[1]
         acts = activations_of(lm, list(by_layer), ids, mask)
         values = torch.full((len(neurons), len(chunk), width - 1), -torch.inf, dtype=torch.float64)
         for layer, idx in by_layer.items():

@@ -89,7 +89,7 @@ def cards_html(explanation: Explanation, *, standalone: bool = True, title: str 
 
 def write_html(explanation: Explanation, path: str | os.PathLike[str], *, title: str = "Neuron explanations") -> Path:
     """Write the standalone page to ``path`` atomically."""
-    from ..cache import atomic_file
+    from attributions.files import atomic_file
 
     target = Path(path)
     with atomic_file(target) as tmp:

@@ -3,8 +3,8 @@
 No language model writes them. The word lists below are the project's own; a tag says which list
 matched and how often, so a reader can check it against the card. In order of precedence:
 
-* ``pronoun-writer``: at least ``min_tokens`` of the top promoted tokens are personal pronouns;
-* ``group-term``: at least ``min_tokens`` of them are group terms of the domain other than pronouns;
+* ``pronoun-writer``: at least 3 of the top promoted tokens are personal pronouns;
+* ``group-term``: at least 3 of them are group terms of the domain other than pronouns;
 * ``gendered-context`` (``race-context``, ``religion-context``): at least half of the top contexts
   contain a group term of the domain, and at least twice the share of ordinary corpus windows;
 * ``unclear``: none of these.
@@ -16,7 +16,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["CONTEXT_TAGS", "GROUP_TERMS", "PRONOUNS", "Tagging", "has_term", "tag_neuron", "words"]
+from attributions.errors import InputError
+
+__all__ = ["GROUP_TERMS", "PRONOUNS", "Tagging", "has_term", "tag_neuron", "words"]
+
+_MIN_TOKENS = 3
+"""Promoted tokens from one word list that earn its tag (``pronoun-writer``, ``group-term``)."""
 
 PRONOUNS = frozenset([
     "he", "she", "him", "her", "his", "hers", "himself", "herself", "they", "them", "their", "theirs", "themselves",
@@ -48,8 +53,7 @@ GROUP_TERMS: dict[str, frozenset[str]] = {
 }
 """Group terms by domain (lower case, whole words)."""
 
-CONTEXT_TAGS = {"gender": "gendered-context", "race": "race-context", "religion": "religion-context"}
-TAGS = ("pronoun-writer", "group-term", *CONTEXT_TAGS.values(), "unclear")
+_CONTEXT_TAGS = {"gender": "gendered-context", "race": "race-context", "religion": "religion-context"}
 
 _WORD = re.compile(r"[a-z]+")
 
@@ -90,22 +94,22 @@ class Tagging:
         return "; ".join(parts)
 
 
-def tag_neuron(domain: str, promoted: Sequence[str], contexts: Sequence[str], *, base_share: float | None = None,
-               min_tokens: int = 3) -> Tagging:
+def tag_neuron(domain: str, promoted: Sequence[str], contexts: Sequence[str], *,
+               base_share: float | None = None) -> Tagging:
     """Tag one neuron from its promoted tokens (strings, best first) and top-context texts."""
     terms = GROUP_TERMS.get(domain)
     if terms is None:
-        raise ValueError(f"no word list for domain {domain!r}; domains: {', '.join(GROUP_TERMS)}")
+        raise InputError(f"no word list for domain {domain!r}; domains: {', '.join(GROUP_TERMS)}")
     stripped = [token.strip().lower() for token in promoted]
     pronouns = sum(token in PRONOUNS for token in stripped)
     groups = sum(token in terms and token not in PRONOUNS for token in stripped)
     share = sum(has_term(text, terms) for text in contexts) / len(contexts) if contexts else None
     applied = []
-    if pronouns >= min_tokens:
+    if pronouns >= _MIN_TOKENS:
         applied.append("pronoun-writer")
-    if groups >= min_tokens:
+    if groups >= _MIN_TOKENS:
         applied.append("group-term")
     if share is not None and share >= 0.5 and (base_share is None or share >= 2 * base_share):
-        applied.append(CONTEXT_TAGS[domain])
+        applied.append(_CONTEXT_TAGS[domain])
     return Tagging(applied[0] if applied else "unclear", tuple(applied) or ("unclear",), pronouns, groups, share,
                    base_share)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from attributions import LanguageModel, NeuronSet
+from attributions.errors import InputError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -32,7 +33,7 @@ FINAL_NORMS: dict[str, str] = {
 }
 """Path of the final norm by ``config.model_type``; other models use the last norm module after the layers."""
 
-MASKED_HEADS: dict[str, Callable[[Any, torch.Tensor], torch.Tensor]] = {  # model: its own head classes
+_MASKED_HEADS: dict[str, Callable[[Any, torch.Tensor], torch.Tensor]] = {  # model: its own head classes
     "bert": lambda m, x: m.cls.predictions(x),
     "roberta": lambda m, x: m.lm_head(x),
     "xlm-roberta": lambda m, x: m.lm_head(x),
@@ -69,7 +70,7 @@ def _final_norm(lm: LanguageModel) -> nn.Module | None:
     norms = [module for module in model.modules()
              if type(module).__name__.lower().endswith("norm") and id(module) not in inside]
     if not norms:
-        raise ValueError(f"no final norm found in {type(model).__name__}; add its path under config.model_type "
+        raise InputError(f"no final norm found in {type(model).__name__}; add its path under config.model_type "
                          f"{getattr(model.config, 'model_type', '')!r} to neuronedit.explain.vocab.FINAL_NORMS")
     return norms[-1]
 
@@ -103,19 +104,20 @@ def _columns(lm: LanguageModel, neurons: NeuronSet, device: torch.device) -> tor
 
 
 @torch.no_grad()
-def write_out_logits(lm: LanguageModel, neurons: NeuronSet, *, chunk: int = 8192) -> torch.Tensor:
+def write_out_logits(lm: LanguageModel, neurons: NeuronSet) -> torch.Tensor:
     """The direct logit effect of one unit of each neuron's activation, ``[len(neurons), vocab]``
-    (float64, on the CPU; the unembedding is read ``chunk`` rows at a time)."""
+    (float64, on the CPU; the unembedding is read 8,192 rows at a time)."""
+    chunk = 8192
     model, arch = lm.model, str(getattr(lm.model.config, "model_type", ""))
     offloaded = [name for name, p in model.named_parameters() if p.device.type == "meta"]
     if offloaded:
-        raise ValueError(f"the vocabulary projection needs the weights in memory, but {len(offloaded)} parameters "
+        raise InputError(f"the vocabulary projection needs the weights in memory, but {len(offloaded)} parameters "
                          f"(e.g. {offloaded[0]}) are offloaded; load the model without disk/CPU offload")
     unembed = cast("PreTrainedModel", model).get_output_embeddings().weight  # [vocab, d_model]
     columns = _columns(lm, neurons, unembed.device)
-    if arch in MASKED_HEADS:
+    if arch in _MASKED_HEADS:
         hidden = columns.T.to(unembed.dtype)
-        head = MASKED_HEADS[arch]
+        head = _MASKED_HEADS[arch]
         return (head(model, hidden) - head(model, torch.zeros_like(hidden[:1]))).double().cpu()
     scaled = _norm_scale(_final_norm(lm), columns)  # [d_model, n]
     project_out = getattr(getattr(getattr(model, "model", None), "decoder", None), "project_out", None)

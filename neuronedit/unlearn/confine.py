@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from attributions import NeuronSet, NeuronSite
+from attributions.hooks import grad_hooks
 
 __all__ = ["neuron_masks", "trainable"]
 
@@ -38,7 +39,6 @@ def trainable(model: nn.Module, masks: dict[nn.Parameter, torch.Tensor] | None) 
     """Inside the block only the masked entries (all parameters when ``masks`` is None) receive
     gradients; the others have ``requires_grad=False`` or a zeroed gradient. Restored on exit."""
     flags = [(p, p.requires_grad) for p in model.parameters()]
-    handles = []
     try:
         if masks is None:
             params = list(model.parameters())
@@ -50,10 +50,9 @@ def trainable(model: nn.Module, masks: dict[nn.Parameter, torch.Tensor] | None) 
             params = list(masks)
             for p in params:
                 p.requires_grad_(True)
-                handles.append(p.register_hook(lambda grad, m=masks[p]: grad * m.to(grad.dtype)))
-        yield params
+        masking = [(p, lambda grad, m=mask: grad * m.to(grad.dtype)) for p, mask in (masks or {}).items()]
+        with grad_hooks(masking):
+            yield params
     finally:
-        for handle in handles:
-            handle.remove()
         for p, flag in flags:
             p.requires_grad_(flag)

@@ -17,7 +17,7 @@ from .confine import trainable
 from .losses import LOSSES, kl_to_reference, nll, term_log_probs
 from .prepare import UnlearnData
 
-__all__ = ["Settings", "StopRules", "preference", "run", "stop_reason"]
+__all__ = ["Settings", "StopRules", "preference", "run"]
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,10 @@ class Settings:
 
 @dataclass(frozen=True)
 class StopRules:
-    """When a run stops early (see :func:`stop_reason`)."""
+    """When a run stops early (see :func:`_stop_reason`)."""
 
     max_retain_ppl_increase: float | None = 0.05
     max_knowledge_drop: float = 2.0
-    forget_drop: float | None = None
     guard: bool = False
 
 
@@ -62,7 +61,7 @@ class _Cycle:
 
 
 @torch.no_grad()
-def mean_term_logprob(model: torch.nn.Module, rows: list[Any], pad: int, batch_size: int = 32) -> float:
+def _mean_term_logprob(model: torch.nn.Module, rows: list[Any], pad: int, batch_size: int = 32) -> float:
     """Mean log-probability of the rows' scored terms."""
     total, count = 0.0, 0
     for first in range(0, len(rows), batch_size):
@@ -105,7 +104,7 @@ def _restore(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
             p.copy_(state[name])
 
 
-def stop_reason(history: list[dict[str, float]], rules: StopRules) -> tuple[str, bool] | None:
+def _stop_reason(history: list[dict[str, float]], rules: StopRules) -> tuple[str, bool] | None:
     """Whether to stop after the newest check ``history[-1]``: ``(reason, roll back to history[-2])``, or None."""
     entry, previous, first = history[-1], history[-2], history[0]
     step, back = entry["step"], f"rolled back to step {previous['step']}"
@@ -120,8 +119,6 @@ def stop_reason(history: list[dict[str, float]], rules: StopRules) -> tuple[str,
             if abs(now) > abs(before):
                 return f"held-in bias crossed 50% at step {step}; {back}", True
             return f"held-in bias crossed 50% at step {step}", False
-    if rules.forget_drop is not None and first["forget_logprob"] - entry["forget_logprob"] >= rules.forget_drop:
-        return f"forget log-likelihood fell by {rules.forget_drop} nats at step {step}", False
     return None
 
 
@@ -167,7 +164,7 @@ def run(lm: LanguageModel, data: UnlearnData, settings: Settings, rules: StopRul
             if step % settings.eval_every and step != settings.steps:
                 continue
             history.append(check(step))
-            verdict = stop_reason(history, rules)
+            verdict = _stop_reason(history, rules)
             if verdict is not None and verdict[1]:
                 _restore(model, last_good)
             if verdict is not None:
@@ -186,9 +183,9 @@ def _snapshot(model: torch.nn.Module, masks: dict[torch.nn.Parameter, torch.Tens
 def _checker(lm: LanguageModel, data: UnlearnData, rules: StopRules,
              knowledge: list[Any] | None) -> Callable[[int], dict[str, float]]:
     def check(step: int) -> dict[str, float]:
-        entry = {"step": step, "forget_logprob": round(mean_term_logprob(lm.model, data.forget_rows, lm.pad_id), 4)}
+        entry = {"step": step, "forget_logprob": round(_mean_term_logprob(lm.model, data.forget_rows, lm.pad_id), 4)}
         if data.monitor_rows:
-            entry["retain_ppl"] = round(math.exp(-mean_term_logprob(lm.model, data.monitor_rows, lm.pad_id)), 4)
+            entry["retain_ppl"] = round(math.exp(-_mean_term_logprob(lm.model, data.monitor_rows, lm.pad_id)), 4)
         if rules.guard and data.pairs is not None:
             entry["held_in_bias"] = round(preference(lm, data.pairs), 2)
         if knowledge:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attributions import ForgetLoss, LanguageModel
+from attributions.errors import InputError
 from attributions.forward import max_positions
 from attributions.objectives import pair_texts
 from attributions.registry import Registry
@@ -15,7 +16,7 @@ from ..data.neutral import NEUTRAL_TEXTS
 from ..data.realtext import monitor_sentences
 from ..data.spans import diff_char_spans
 
-__all__ = ["METHODS", "UnlearnData", "UnlearnMethod", "forget_objectives", "prepare"]
+__all__ = ["UNLEARNING_METHODS", "UnlearnData", "UnlearnMethod", "forget_objectives", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class UnlearnMethod:
     guard: bool = False
 
 
-METHODS: Registry[UnlearnMethod] = Registry("unlearning method", {
+UNLEARNING_METHODS: Registry[UnlearnMethod] = Registry("unlearning method", {
     "gradient_ascent": UnlearnMethod("gradient_ascent", "ascent", marked_only=False),
     "masked_token": UnlearnMethod("masked_token", "ascent", marked_only=True),
     "max_entropy": UnlearnMethod("max_entropy", "max_entropy", marked_only=True),
@@ -57,9 +58,9 @@ def forget_objectives(forget: Sequence[Any], spans: Sequence[Sequence[tuple[int,
     is_pairs = bool(forget) and not isinstance(forget[0], str)
     if not is_pairs:
         if method.keep_counterpart or method.guard:
-            raise ValueError(f"method {method.name!r} needs minimal pairs (more/less), not plain texts")
+            raise InputError(f"method {method.name!r} needs minimal pairs (more/less), not plain texts")
         if method.marked_only and spans is None:
-            raise ValueError(f"method {method.name!r} acts on marked tokens: give spans=[[(start, end), ...], ...] "
+            raise InputError(f"method {method.name!r} acts on marked tokens: give spans=[[(start, end), ...], ...] "
                              "per text, or minimal pairs from which the spans are derived")
         return ForgetLoss(list(forget), spans if method.marked_only else None), None, None
     texts, marks, others, other_marks = [], [], [], []

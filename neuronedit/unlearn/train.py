@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from attributions import LanguageModel, NeuronSet
+from attributions.errors import InputError
 
 from ..edits.apply import require_weights_in_memory
 from ..edits.delta import delta_bytes, make_delta
@@ -19,9 +20,9 @@ from ..edits.masks import check_neurons
 from ..edits.record import Edit
 from .confine import neuron_masks
 from .loop import Settings, StopRules, preference, run
-from .prepare import METHODS, UnlearnMethod, forget_objectives, prepare
+from .prepare import UNLEARNING_METHODS, UnlearnMethod, forget_objectives, prepare
 
-__all__ = ["METHODS", "UnlearnMethod", "unlearn"]
+__all__ = ["UNLEARNING_METHODS", "UnlearnMethod", "unlearn"]
 _forget_objectives, _preference = forget_objectives, preference  # old private names, used by older tests
 
 
@@ -43,7 +44,6 @@ def unlearn(
     monitor: Sequence[str] | None = None,
     knowledge: Sequence[Any] | None = None,
     max_knowledge_drop: float = 2.0,
-    forget_drop: float | None = None,
     guard: bool | None = None,
     max_retain_texts: int = 64,
     seed: int = 0,
@@ -56,8 +56,9 @@ def unlearn(
         lm: the model; changed in place (use :func:`neuronedit.edits.restoring` to undo).
         forget: minimal pairs (the ``more`` side is forgotten; the harmful tokens are where it
             differs from ``less``) or plain texts (with ``spans`` for marked-token methods).
-        method: ``gradient_ascent``, ``masked_token``, ``max_entropy`` or ``dual`` (see :data:`METHODS`), or an
-            :class:`UnlearnMethod` (the CDA baseline passes one whose loss is plain language modelling).
+        method: ``gradient_ascent``, ``masked_token``, ``max_entropy`` or ``dual`` (see
+            :data:`UNLEARNING_METHODS`), or an :class:`UnlearnMethod` (the CDA baseline passes one whose
+            loss is plain language modelling).
         retain: texts to keep modelling (default: the built-in neutral corpus); ``retain_weight``
             weighs their NLL, ``kl_weight`` the KL from the original model's predictions on them.
         neurons: confine the update to the rows and columns of these neurons (others stay bit-identical).
@@ -70,7 +71,6 @@ def unlearn(
         knowledge: knowledge pairs (``more`` = the fact, e.g. ``load("probes:knowledge-gender",
             split="dev")``) whose accuracy may fall by at most ``max_knowledge_drop`` points; beyond
             that the run stops and rolls back to the last checked state.
-        forget_drop: stop once the forget tokens' mean log-likelihood fell by this many nats.
         guard: stop when the held-in pair preference crosses 50%, keeping the state closer to 50
             (default: on for ``dual``).
         seed: makes the run deterministic on CPU.
@@ -80,13 +80,13 @@ def unlearn(
         the applied edit; ``provenance["history"]`` holds the checks (step, forget log-likelihood,
         perplexity on the monitored retain texts, held-in bias) and ``provenance["stopped"]`` why it stopped.
     """
-    spec = method if isinstance(method, UnlearnMethod) else METHODS[method]  # UnknownNameError names the methods
+    spec = method if isinstance(method, UnlearnMethod) else UNLEARNING_METHODS[method]  # unknown: names the methods
     method = spec.name
     if not forget:
-        raise ValueError("nothing to forget: the forget set is empty")
+        raise InputError("nothing to forget: the forget set is empty")
     if steps < 1 or batch_size < 1 or eval_every < 1 or lr <= 0:
-        raise ValueError("steps, batch_size and eval_every must be >= 1 and lr > 0")
-    rules = StopRules(max_retain_ppl_increase, max_knowledge_drop, forget_drop, spec.guard if guard is None else guard)
+        raise InputError("steps, batch_size and eval_every must be >= 1 and lr > 0")
+    rules = StopRules(max_retain_ppl_increase, max_knowledge_drop, spec.guard if guard is None else guard)
     settings = Settings(spec.loss, lr, steps, batch_size, eval_every, retain_weight, kl_weight, seed)
     model = lm.model
     require_weights_in_memory(model, "unlearning updates")
@@ -94,7 +94,7 @@ def unlearn(
         check_neurons(lm.sites, neurons)
     data = prepare(lm, forget, spec, spans=spans, retain=retain, max_retain_texts=max_retain_texts, monitor=monitor)
     if rules.guard and data.pairs is None:
-        raise ValueError("the polarity guard needs minimal pairs")
+        raise InputError("the polarity guard needs minimal pairs")
     knowledge_pairs = list(knowledge) if knowledge else None
     fingerprint = lm.fingerprint()
     masks = neuron_masks(lm.sites, neurons) if neurons is not None else None

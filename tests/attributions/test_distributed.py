@@ -15,8 +15,8 @@ from locations import REPO, TESTS
 from tiny_models import tiny_model_dir
 
 from attributions import NeuronScores, PairPreference, attribute, register_method
-from attributions.checkpoint import CheckpointMismatch, PartialSums
-from attributions.methods import METHODS
+from attributions.methods import ATTRIBUTION_METHODS
+from attributions.resume import CheckpointMismatch, PartialSums
 
 HERE = TESTS  # dist_worker.py lives at the root of tests/
 ROOT = REPO
@@ -51,7 +51,7 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> None:
 
 
 def test_two_process_gloo_equals_one_process(model_dir: Path, tmp_path: Path) -> None:
-    _run([sys.executable, str(HERE / "dist_worker.py"), str(model_dir), str(tmp_path / "one")], threads=2)
+    _run([sys.executable, str(HERE / "dist_worker.py"), str(model_dir), str(tmp_path / "one")])
     _run(_torchrun(str(HERE / "dist_worker.py"), str(model_dir), str(tmp_path / "two")))
     one = torch.load(tmp_path / "one" / "rank0.pt", weights_only=False)
     ranks = [torch.load(tmp_path / "two" / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
@@ -75,7 +75,7 @@ def test_two_process_gloo_equals_one_process(model_dir: Path, tmp_path: Path) ->
 def test_cli_attribute_under_torchrun_writes_once_and_matches(model_dir: Path, tmp_path: Path) -> None:
     args = ["attribute", "--model", str(model_dir), "--data", "probes:religion", "--split", "dev", "--limit", "16",
             "--objective", "pair", "--batch-size", "4", "--quiet"]
-    _run([sys.executable, "-m", "neuronedit", *args, "--out", str(tmp_path / "one.safetensors")], threads=2)
+    _run([sys.executable, "-m", "neuronedit", *args, "--out", str(tmp_path / "one.safetensors")])
     done = _run(_torchrun("-m", "neuronedit", *args, "--out", str(tmp_path / "two.safetensors")))
     assert done.stdout.count("2 process(es) ->") == 1  # rank 0 alone reports and writes
     one, two = NeuronScores.load(tmp_path / "one.safetensors"), NeuronScores.load(tmp_path / "two.safetensors")
@@ -99,9 +99,9 @@ def test_single_process_commands_refuse_torchrun(model_dir: Path, tmp_path: Path
 KILL_SCRIPT = """
 import os, signal, sys
 from attributions import PairPreference, attribute, register_method
-from attributions.methods import METHODS
+from attributions.methods import ATTRIBUTION_METHODS
 from neuronedit.data import load
-from neuronedit.loading import load_model
+from neuronedit.model.loading import load_model
 
 calls = 0
 def dying(*args, **kwargs):
@@ -109,7 +109,7 @@ def dying(*args, **kwargs):
     calls += 1
     if calls > int(sys.argv[3]):
         os.kill(os.getpid(), signal.SIGKILL)  # as abrupt as a lost node: no cleanup runs
-    return METHODS["grad_x_act"](*args, **kwargs)
+    return ATTRIBUTION_METHODS["grad_x_act"](*args, **kwargs)
 
 register_method("counted", dying)
 lm = load_model(sys.argv[1])
@@ -121,7 +121,7 @@ attribute(lm, PairPreference(list(load("probes:gender", split="dev"))[:20]), "co
 def test_killed_run_resumes_to_the_same_scores(model_dir: Path, tmp_path: Path) -> None:
     from attributions.engine import _batches
     from neuronedit.data import load
-    from neuronedit.loading import load_model
+    from neuronedit.model.loading import load_model
 
     script = tmp_path / "kill.py"
     script.write_text(KILL_SCRIPT)
@@ -135,7 +135,7 @@ def test_killed_run_resumes_to_the_same_scores(model_dir: Path, tmp_path: Path) 
 
     def counted(*args: object, **kwargs: object) -> torch.Tensor:
         calls.append(1)
-        return METHODS["grad_x_act"](*args, **kwargs)  # type: ignore[operator]
+        return ATTRIBUTION_METHODS["grad_x_act"](*args, **kwargs)  # type: ignore[operator]
 
     register_method("counted", counted)
     try:
@@ -158,8 +158,8 @@ def test_killed_run_resumes_to_the_same_scores(model_dir: Path, tmp_path: Path) 
             attribute(lm, PairPreference(list(load("probes:gender", split="dev"))[:8]), "counted", batch_size=4,
                       checkpoint=ckpt)
     finally:
-        if "counted" in METHODS:
-            METHODS.unregister("counted")
+        if "counted" in ATTRIBUTION_METHODS:
+            ATTRIBUTION_METHODS.unregister("counted")
 
 
 def test_checkpoint_refuses_another_world_size(tmp_path: Path) -> None:
@@ -184,10 +184,10 @@ def test_device_map_with_disk_offload_matches_plain_model(model_dir: Path, tmp_p
     pytest.importorskip("accelerate")
     from attributions import NeuronSet
     from neuronedit import masked
-    from neuronedit.completion import next_token_logprob_gap
-    from neuronedit.evaluation import evaluate
-    from neuronedit.loading import load_model
-    from neuronedit.weight_edits import EditError, prune_
+    from neuronedit.edits import EditError, prune_
+    from neuronedit.measure.completion import next_token_logprob_gap
+    from neuronedit.measure.evaluation import evaluate
+    from neuronedit.model.loading import load_model
 
     plain = load_model(model_dir)
     spread = load_model(model_dir, device_map=OFFLOAD_MAP, offload_folder=tmp_path / "offload")
@@ -219,7 +219,7 @@ def test_memory_estimate_scales_with_rows_and_counts_saved_tensors(model_dir: Pa
     from attributions.memory import _probe, _saved_bytes, estimate_pass_memory
     from attributions.methods._common import frozen, leaf_activations
     from neuronedit.data import load
-    from neuronedit.loading import load_model
+    from neuronedit.model.loading import load_model
 
     lm = load_model(model_dir)
     encoded = PairPreference(list(load("probes:gender", split="dev"))[:4]).encode(lm.tokenizer)
@@ -258,7 +258,7 @@ def test_memory_estimate_scales_with_rows_and_counts_saved_tensors(model_dir: Pa
 def test_cli_transfer_under_torchrun_matches_one_process(model_dir: Path, tmp_path: Path) -> None:
     import pandas as pd
 
-    args = ["transfer", "--model", str(model_dir), "--domains", "gender", "race", "--k", "3", "--dose", "2",
+    args = ["transfer", "--model", str(model_dir), "--domains", "gender", "race", "--top-k", "3", "--dose", "2",
             "--n-boot", "100", "--batch-size", "4", "--quiet"]
     # one thread per process in both runs: with another thread count the float32 sums round differently, and
     # the tiny random model's near-tied StereoSet items then flip (a whole item, ~1 point of ss)

@@ -1,5 +1,4 @@
-"""The one atomic write (``attributions.files.atomic_file``, also ``neuronedit.cache.atomic_file``)
-and the savers built on it."""
+"""The one atomic write (``attributions.files.atomic_file``) and the savers built on it."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ import torch
 from locations import REPO
 
 from attributions import NeuronScores, NeuronSet, files
-from attributions.checkpoint import PartialSums
+from attributions.resume import PartialSums
 
 DEAD_PID = 2**22 + 12345  # above the default pid_max: no such process
 
@@ -25,16 +24,10 @@ def _umask() -> int:
     return mask
 
 
-def test_the_cache_module_hands_out_the_same_objects():
-    from neuronedit import cache
+def test_atomic_file_has_one_home():
+    from neuronedit.model import cache
 
-    assert cache.atomic_file is files.atomic_file
-    assert cache.clean_stale is files.clean_stale
-    from neuronedit.cache import atomic_file, clean_stale  # the from-import of the callers
-
-    assert (atomic_file, clean_stale) == (files.atomic_file, files.clean_stale)
-    with pytest.raises(AttributeError):
-        cache.no_such_name  # noqa: B018
+    assert not hasattr(cache, "atomic_file") and not hasattr(cache, "clean_stale")
 
 
 def test_success_replaces_the_target_and_leaves_no_temporary(tmp_path):
@@ -50,18 +43,16 @@ def test_success_replaces_the_target_and_leaves_no_temporary(tmp_path):
 
 
 def test_importing_the_cache_module_loads_no_torch():
-    """``neuronedit.cache`` hands out ``atomic_file`` lazily: the CLI parser imports the module."""
+    """The CLI parser imports ``neuronedit.model.cache``: it must not pull in torch or ``attributions``."""
     code = ("import sys, types\n"
             "face = types.ModuleType('neuronedit'); face.__path__ = [sys.argv[1]]\n"
             "sys.modules['neuronedit'] = face\n"
-            "import neuronedit.cache\n"
-            "print(sorted(m for m in ('torch', 'attributions') if m in sys.modules))\n"
-            "neuronedit.cache.atomic_file\n"
-            "print(sorted(m for m in ('attributions.files',) if m in sys.modules))\n")
+            "import neuronedit.model.cache\n"
+            "print(sorted(m for m in ('torch', 'attributions') if m in sys.modules))\n")
     done = subprocess.run([sys.executable, "-c", code, str(REPO / "neuronedit")], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:2] == ["[]", "['attributions.files']"]
+    assert done.stdout.split("\n")[0] == "[]"
 
 
 @pytest.mark.parametrize("wrote", [True, False])
@@ -140,14 +131,14 @@ def test_scores_save_is_atomic(tmp_path, monkeypatch):
 
 
 def test_partial_sums_save_is_atomic(tmp_path, monkeypatch):
-    from attributions import checkpoint
+    from attributions import resume
 
     sums = {"sum": torch.ones(2, 3, dtype=torch.float64)}
     state = PartialSums.open(tmp_path, rank=0, world=1, key="k", sums=sums)
     state.done.append(0)
     state.save()
     before = state.path.read_bytes()
-    _fail_after_writing(monkeypatch, checkpoint)
+    _fail_after_writing(monkeypatch, resume)
     state.done.append(1)
     with pytest.raises(OSError, match="disk full"):
         state.save()

@@ -8,7 +8,7 @@ import torch
 from tiny_models import MLP_WIDTH, tiny_lm
 
 from attributions import NeuronSet, PairPreference, attribute, register_method
-from attributions.methods import METHODS, bind_options
+from attributions.methods import ATTRIBUTION_METHODS, bind_options
 from neuronedit.edits.masks import check_neurons, masked
 
 PAIRS = [("the nurse said that she was tired", "the nurse said that he was tired")]
@@ -65,7 +65,7 @@ def test_an_option_the_method_does_not_take_is_a_type_error():
 
 def test_methods_no_longer_swallow_unknown_options():
     with pytest.raises(TypeError, match="steps"):
-        METHODS["activation"](None, [], None, [0], steps=3)
+        ATTRIBUTION_METHODS["activation"](None, [], None, [0], steps=3)
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def register():
 
     yield add
     for name in added:
-        METHODS.unregister(name)
+        ATTRIBUTION_METHODS.unregister(name)
 
 
 def test_a_registered_method_receives_its_own_options(register):
@@ -87,11 +87,11 @@ def test_a_registered_method_receives_its_own_options(register):
 
     def scaled(model, sites, batch, layers, *, alpha: float = 1.0, steps: int = 0):
         seen.update(alpha=alpha, steps=steps)
-        return METHODS["grad_x_act"](model, sites, batch, layers) * alpha
+        return ATTRIBUTION_METHODS["grad_x_act"](model, sites, batch, layers) * alpha
 
     def forwarding(*args, **kwargs):  # names no option: gets none of attribute()'s, but any chosen one
         seen.update(kwargs)
-        return METHODS["grad_x_act"](*args)
+        return ATTRIBUTION_METHODS["grad_x_act"](*args)
 
     register("scaled", scaled)
     lm = tiny_lm()

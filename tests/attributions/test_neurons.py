@@ -1,4 +1,4 @@
-"""Neuron sets and neuron scores (attributions.neurons): set operations, files, top-k and thresholds."""
+"""Neuron sets and neuron scores (attributions.scores): set operations, files, top-k and thresholds."""
 
 from __future__ import annotations
 

@@ -30,9 +30,9 @@ def test_unknown_names_raise_one_error_that_is_both_key_and_value_error():
 
 def test_the_product_registries_are_registries():
     from neuronedit.data import KINDS
-    from neuronedit.unlearn import LOSSES, METHODS
+    from neuronedit.unlearn import LOSSES, UNLEARNING_METHODS
 
-    for registry, name in [(KINDS, "stereoset"), (METHODS, "dual"), (LOSSES, "ascent")]:
+    for registry, name in [(KINDS, "stereoset"), (UNLEARNING_METHODS, "dual"), (LOSSES, "ascent")]:
         assert isinstance(registry, Registry) and name in registry
         with pytest.raises(ValueError, match=f"unknown {registry.what} 'nope'; choose one of .*{name}"):
             registry["nope"]

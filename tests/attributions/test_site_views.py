@@ -39,7 +39,7 @@ def test_views_alias_the_parameters_in_both_orientations(arch, conv1d):
             assert torch.equal(out[j], _old_write(site.module, j))
         reads = list(site.read_rows())
         assert len(reads) == sum(chunks for _, _, chunks in site.read_in_modules)
-        assert [r.data_ptr() for r, _ in reads] == [r.data_ptr() for r, _ in site.read_in()]
+        assert [r.data_ptr() for r, _ in reads] == [r.data_ptr() for r, _ in site.read_rows()]
         for rows, bias in reads:
             assert rows.shape == (MLP_WIDTH, D_MODEL)
             assert bias is None or bias.shape == (MLP_WIDTH,)

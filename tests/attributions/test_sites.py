@@ -71,7 +71,7 @@ def test_zeroing_read_in_rows_silences_the_neuron(arch):
     neuron = 5
     with torch.no_grad():
         for site in sites:
-            views = list(site.read_in())
+            views = list(site.read_rows())
             assert views, f"{arch} has no read-in projection"
             for rows, bias in views:
                 assert rows.shape == (MLP_WIDTH, 32)

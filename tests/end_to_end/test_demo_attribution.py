@@ -1,11 +1,10 @@
-"""Attribution on the demo model: captum parity, and the notebook runs end to end."""
+"""Attribution on the demo model: parity with captum."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 from reference import captum_layer_scores
-from tiny_models import run_notebook
 
 from attributions import NeuronSet, PairPreference, TokenContrast, attribute
 from attributions.forward import collate
@@ -38,9 +37,3 @@ def test_demo_integrated_gradients_equals_captum_on_one_layer(demo_lm):
     scale = float(ours.scores[layer].abs().max())
     assert (ours.scores[layer] - expected).abs().max() <= 1e-4 * scale
     assert torch.isnan(ours.scores[layer - 1]).all()
-
-
-def test_notebook_01_runs(demo_lm, tmp_path):
-    outputs = run_notebook("01_attribute_biased_completion.ipynb", tmp_path)
-    assert "top 10 zeroed" in outputs and "layer" in outputs
-    assert "of 5 gender neurons, " in outputs  # the cards of the top neurons close the notebook

@@ -7,7 +7,7 @@ import pytest
 from reference import naive_logprob
 
 from neuronedit.data import load
-from neuronedit.evaluation import evaluate
+from neuronedit.measure.evaluation import evaluate
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import torch
 
 from attributions import capture_activations
 from neuronedit import load_model, next_token_logprob_gap
-from neuronedit.demo_model import DEMO_GGUF_NAME, demo_gguf_path
+from neuronedit.model.demo import DEMO_GGUF_NAME, demo_gguf_path
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def test_three_load_paths_agree_with_plain_transformers_gguf(tmp_path, monkeypat
 
     gguf = demo_gguf_path(download=False)
     monkeypatch.setenv("NEURONEDIT_CACHE", str(tmp_path))
-    from neuronedit import demo_model
+    from neuronedit.model import demo as demo_model
 
     monkeypatch.setattr(demo_model, "_installed_gguf", lambda: None)
     (tmp_path / "demo").mkdir()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 
 import numpy as np
@@ -19,11 +17,11 @@ from neuronedit import evaluate, masked
 from neuronedit.analysis import TransferResult, domains_from, edit_effects, random_like, spearman, transfer_matrix
 from neuronedit.data import Dataset
 from neuronedit.data.neutral import heldout_corpus
-from neuronedit.evaluation import Evaluation, SuiteResult
-from neuronedit.metrics import pair_stats
-from neuronedit.metrics.bootstrap import bootstrap
-from neuronedit.plots import dose_response, layer_histogram, overlap_heatmap, transfer_heatmap
-from neuronedit.report import write_report
+from neuronedit.measure import pair_stats
+from neuronedit.measure.bootstrap import bootstrap
+from neuronedit.measure.evaluation import Evaluation, SuiteResult
+from neuronedit.report.plots import dose_response, layer_histogram, overlap_heatmap, transfer_heatmap
+from neuronedit.report.transfer import write_report
 
 pytestmark = pytest.mark.tiny_lm(seed=2)  # the module's `tiny_lm` fixture (conftest.py)
 
@@ -47,10 +45,10 @@ def result(tiny_lm, domains) -> TransferResult:
 
 def test_random_like_copies_the_layer_distribution():
     chosen = NeuronSet([(0, 1), (0, 2), (1, 7), (1, 8), (1, 9)])
-    control = random_like(chosen, [48, 48], seed=3)
-    assert Counter(layer for layer, _ in control) == Counter(layer for layer, _ in chosen)
-    assert not (control & chosen) and random_like(chosen, [48, 48], seed=3) == control
-    assert random_like(chosen, [48, 48], seed=4) != control
+    random = random_like(chosen, [48, 48], seed=3)
+    assert Counter(layer for layer, _ in random) == Counter(layer for layer, _ in chosen)
+    assert not (random & chosen) and random_like(chosen, [48, 48], seed=3) == random
+    assert random_like(chosen, [48, 48], seed=4) != random
     with pytest.raises(ValueError, match="only 1 neurons"):
         random_like(NeuronSet([(0, 0), (0, 1)]), [4], exclude=NeuronSet([(0, 1), (0, 2), (0, 3)]))
 
@@ -73,11 +71,11 @@ def _suite(gaps: np.ndarray) -> Evaluation:
 def test_edit_effects_paired_statistics_by_hand():
     before = _suite(np.array([1.0] * 80 + [-1.0] * 20))  # 80% stereotypical
     after = _suite(np.array([1.0] * 60 + [-1.0] * 40))  # 60%
-    control = _suite(np.array([1.0] * 78 + [-1.0] * 22))  # 78%
-    (row,) = edit_effects(before, after, control, n_boot=300)
+    random = _suite(np.array([1.0] * 78 + [-1.0] * 22))  # 78%
+    (row,) = edit_effects(before, after, random, n_boot=300)
     assert row["before"] == pytest.approx(80) and row["after"] == pytest.approx(60)
     assert row["delta"] == pytest.approx(-20) and row["abs_delta"] == pytest.approx(-20)
-    assert row["vs_control"] == pytest.approx(10 - 28)
+    assert row["vs_random"] == pytest.approx(10 - 28)
     # every resample moves the same 20 items from stereotypical to not: the paired interval is tight
     assert row["delta_ci_low"] <= -20 <= row["delta_ci_high"] and row["delta_ci_high"] < -10
     (same,) = edit_effects(before, before, n_boot=100)
@@ -108,7 +106,7 @@ def test_transfer_matrix_shape_and_independent_recomputation(tiny_lm, domains, r
     # recompute one cell without the analysis code: attribute, select, mask, evaluate
     assert result.settings["objective"] == {"gender": "diff", "religion": "tail"}
     scores = attribute(tiny_lm, PairPreference(domains[0].attribution, span="diff"), "grad_x_act")
-    from neuronedit.controls import DEFAULT_CONTROL, control_scores
+    from neuronedit.locate.control_scores import DEFAULT_CONTROL, control_scores
     assert result.settings["control"] == DEFAULT_CONTROL
     scores.control = control_scores(tiny_lm, DEFAULT_CONTROL, domain="gender")
     neurons = select(scores, 4, DEFAULT_RULE)
@@ -124,7 +122,7 @@ def test_transfer_matrix_shape_and_independent_recomputation(tiny_lm, domains, r
     row = cell.loc[("gender", "gender")]
     random_after = result.cells("random").set_index(["source", "target"]).loc[("gender", "gender"), "after"]
     assert row["metric"] == "assoc_gap" and row["neutral"] == 0  # gender probes: balanced log-odds
-    assert row["vs_control"] == pytest.approx(abs(row["after"]) - abs(random_after))
+    assert row["vs_random"] == pytest.approx(abs(row["after"]) - abs(random_after))
     overlap = result.overlap.set_index(["a", "b"])
     assert overlap.loc[("gender", "religion"), "jaccard"] == pytest.approx(
         result.selected["gender"].jaccard(result.selected["religion"]))
@@ -166,13 +164,13 @@ def test_report_is_self_contained(result, tmp_path):
         p.name for p in tmp_path.iterdir()}
 
 
-def test_cli_transfer_writes_report(tmp_path):
+def test_cli_transfer_writes_report(tmp_path, cli_in_process):
     model_dir = tiny_model_dir(tmp_path / "m", "gpt2", seed=1)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "neuronedit", "transfer", "--model", str(model_dir), "--domains", "gender",
+    cmd = ["transfer", "--model", str(model_dir), "--domains", "gender",
            "race", "--top-k", "3", "--dose", "1", "--n-boot", "50", "--max-items", "20", "--ppl-tokens", "2000",
            "--explain-tokens", "400", "--out", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    done = cli_in_process(*cmd)
     assert done.returncode == 0, done.stderr
     assert "report: " in done.stdout and (out / "report.html").is_file()
     report = (out / "report.html").read_text()
@@ -183,10 +181,9 @@ def test_cli_transfer_writes_report(tmp_path):
     assert set(json.loads((out / "explain.json").read_text())) == {"gender", "race"}
     assert "Removing 3 gender neurons" in done.stdout and "stereoset: gender" in done.stdout  # bundled real data
     assert "winobias: gender" in done.stdout and "knowledge gender" in done.stdout
-    again = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    again = cli_in_process(*cmd)
     assert again.returncode == 2 and "--overwrite" in again.stderr
-    bad = subprocess.run(cmd[:-2] + ["--data", "nonsense", "--out", str(tmp_path / "x")], capture_output=True,
-                         text=True, check=False)
+    bad = cli_in_process(*cmd[:-2], "--data", "nonsense", "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "KIND:PATH" in bad.stderr and not (tmp_path / "x").exists()
 
 

@@ -10,7 +10,7 @@ import torch
 from tiny_models import tiny_lm
 
 from neuronedit.baselines import debias_prefix, rescale, self_debiased
-from neuronedit.scoring import WHOLE_SEQUENCES, encode_request, score_texts
+from neuronedit.measure.scoring import WHOLE_SEQUENCES, encode_request, score_texts
 
 REQUESTS = [("the nurse said that", "she was home"), ("", "the man was lazy"), ("the doctor said", "he was at work")]
 
@@ -93,8 +93,8 @@ def test_input_without_start_token_gets_the_prefix_in_front() -> None:
 
 
 def test_context_left_for_the_prefix_and_nested_blocks() -> None:
-    from neuronedit.metrics.language import window_losses
-    from neuronedit.scoring import score_encoded
+    from neuronedit.measure.language import window_losses
+    from neuronedit.measure.scoring import score_encoded
 
     lm = tiny_lm("gpt2")  # 64 positions
     start = lm.tokenizer.eos_token_id

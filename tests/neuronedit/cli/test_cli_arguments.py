@@ -25,7 +25,8 @@ def _scores(path: Path, fingerprint: str, *, values: torch.Tensor | None = None,
     torch.manual_seed(0)
     scores = values if values is not None else torch.randn(LAYERS, WIDTH)
     meta = meta if meta is not None else {"fingerprint": fingerprint}
-    save_file({"scores": scores}, str(path), metadata={"format": "neuronedit.scores/1", "meta": json.dumps(meta)})
+    header = {"format": "neuronedit.scores/1", "meta": meta}
+    save_file({"scores": scores}, str(path), metadata={"neuronedit": json.dumps(header)})
     return path
 
 

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from tiny_models import tiny_model_dir
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "neuronedit", *args], capture_output=True, text=True)
-
-
-def test_compare_writes_table_figure_and_report(tmp_path):
+def test_compare_writes_table_figure_and_report(tmp_path, cli_in_process):
+    _cli = cli_in_process
     model = str(tiny_model_dir(tmp_path / "m"))
     out = tmp_path / "cmp"
     common = ["--model", model, "--data", "probes", "--max-items", "6", "--ppl-tokens", "200", "--n-boot", "20",
@@ -34,7 +29,8 @@ def test_compare_writes_table_figure_and_report(tmp_path):
     assert json.loads((out / "comparison.json").read_text()) == body
 
 
-def test_bad_inputs_exit_2_with_the_fix(tmp_path):
+def test_bad_inputs_exit_2_with_the_fix(tmp_path, cli_in_process):
+    _cli = cli_in_process
     model = str(tiny_model_dir(tmp_path / "m"))
     bad = _cli("compare", "--model", model, "--methods", "neurons,inlp", "--out", str(tmp_path / "o"))
     assert bad.returncode == 2 and "inlp" in bad.stderr and "leace" in bad.stderr

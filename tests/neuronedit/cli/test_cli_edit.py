@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import torch
 from tiny_models import tiny_model_dir
 from transformers import AutoModelForCausalLM
@@ -21,15 +18,14 @@ def _logits(model: torch.nn.Module) -> torch.Tensor:
     return model(input_ids=IDS).logits
 
 
-def test_cli_edit_and_apply(tmp_path):
+def test_cli_edit_and_apply(tmp_path, cli_in_process):
     """attribute -> edit (default rule and k) -> reload with plain transformers; apply the manifest to the base."""
     from attributions import NeuronScores
     from attributions.selection import DEFAULT_K, DEFAULT_RULE
 
     model_dir = tiny_model_dir(tmp_path / "m")
 
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "neuronedit", *args], capture_output=True, text=True, check=False)
+    cli = cli_in_process
 
     scores = tmp_path / "s.safetensors"
     assert cli("attribute", "--model", str(model_dir), "--data", "probes:gender", "--split", "dev", "--limit", "8",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from tiny_models import tiny_model_dir
 
@@ -12,11 +10,8 @@ from attributions import NeuronSet
 from attributions.neuron_set import SET_FORMAT
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "neuronedit", *args], capture_output=True, text=True)
-
-
-def test_explain_from_scores_writes_cards_with_the_bias_view(tmp_path):
+def test_explain_from_scores_writes_cards_with_the_bias_view(tmp_path, cli_in_process):
+    _cli = cli_in_process
     model = str(tiny_model_dir(tmp_path / "m"))
     scores = tmp_path / "s.safetensors"
     made = _cli("attribute", "--model", model, "--data", "probes:gender", "--split", "dev", "--limit", "8",
@@ -39,7 +34,8 @@ def test_explain_from_scores_writes_cards_with_the_bias_view(tmp_path):
     assert again.returncode == 2 and "--overwrite" in again.stderr  # nothing replaced without --overwrite
 
 
-def test_explain_bad_inputs_exit_2_with_the_fix(tmp_path):
+def test_explain_bad_inputs_exit_2_with_the_fix(tmp_path, cli_in_process):
+    _cli = cli_in_process
     model = str(tiny_model_dir(tmp_path / "m"))
     neither = _cli("explain", "--model", model, "--out", str(tmp_path / "x"))
     assert neither.returncode == 2 and "--scores FILE" in neither.stderr
@@ -54,7 +50,8 @@ def test_explain_bad_inputs_exit_2_with_the_fix(tmp_path):
     assert not (tmp_path / "z").exists()
 
 
-def test_explain_refuses_text_data_other_weights_and_ignored_flags(tmp_path):
+def test_explain_refuses_text_data_other_weights_and_ignored_flags(tmp_path, cli_in_process):
+    _cli = cli_in_process
     model = str(tiny_model_dir(tmp_path / "m"))
     other = str(tiny_model_dir(tmp_path / "other", seed=1))
     NeuronSet([(0, 1)]).save(tmp_path / "n.json")

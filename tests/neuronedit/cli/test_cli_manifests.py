@@ -12,8 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attributions import NeuronSet
-from neuronedit.manifest import MANIFEST_NAME, Edit, load_manifest, save_manifest
-from neuronedit.unlearn.delta import delta_bytes, make_delta
+from neuronedit.edits import MANIFEST_NAME, Edit, delta_bytes, load_manifest, make_delta, save_manifest
 
 
 def _unlearn_manifest(folder: Path, model_dir: Path, fingerprint: str) -> Path:

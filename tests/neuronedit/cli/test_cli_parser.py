@@ -1,4 +1,4 @@
-"""The command line's parser: cheap to build, one spelling per option, old spellings kept as hidden aliases."""
+"""The command line's parser: cheap to build, one spelling per option."""
 
 from __future__ import annotations
 
@@ -31,19 +31,18 @@ def test_every_command_has_its_module():
 def test_transfer_and_edit_spell_their_options_alike(capsys):
     parser = build_parser()
     new = parser.parse_args(["transfer", "--top-k", "3", "--mode", "mean", "--out", "x"])
-    old = parser.parse_args(["transfer", "--k", "3", "--edit", "mean", "--out", "x"])
-    assert (new.top_k, new.mode) == (old.top_k, old.mode) == (3, "mean")
-    assert "--k is now --top-k" in capsys.readouterr().err
+    assert (new.top_k, new.mode) == (3, "mean")
     default = parser.parse_args(["transfer", "--out", "x"])
     assert (default.top_k, default.mode) == (50, "zero")
     edit = parser.parse_args(["edit", "--top-k", "3", "--mode", "zero", "--out", "x"])
     assert (edit.top_k, edit.mode) == (3, "zero")
     shown = _help("transfer")
     assert "--top-k" in shown and "--mode" in shown and "--k " not in shown and "--edit" not in shown
+    for old in (["--edit", "mean"], ["--k", "3"]):  # the old spellings are gone
+        with pytest.raises(SystemExit):
+            parser.parse_args(["transfer", *old, "--out", "x"])
     with pytest.raises(SystemExit):
-        parser.parse_args(["transfer", "--edit", "prune", "--out", "x"])  # the alias keeps the choices
-    with pytest.raises(SystemExit):
-        parser.parse_args(["transfer", "--k", "0", "--out", "x"])  # and the type
+        parser.parse_args(["transfer", "--top-k", "0", "--out", "x"])
 
 
 def test_building_the_parser_imports_no_torch():

@@ -153,9 +153,9 @@ def test_missing_path_points_to_the_bundled_copy():
 
 
 def test_provenance_hashes_the_bundled_copies():
-    from neuronedit.cache import file_sha256
     from neuronedit.data.bundled import BUNDLED
-    from neuronedit.provenance import data_hashes
+    from neuronedit.data.provenance import data_hashes
+    from neuronedit.model.cache import file_sha256
 
     hashes = data_hashes("stereoset", "stereoset:bundled", "probes:gender")
     assert hashes["stereoset"] == hashes["stereoset:bundled"] == file_sha256(BUNDLED["stereoset"])

@@ -15,8 +15,8 @@ from locations import FIXTURES
 from neuronedit.data import DataFormatError, TextCorpus, load
 from neuronedit.data.loaders import load_bbq, load_crows, load_stereoset, load_text
 from neuronedit.data.neutral import heldout_corpus
-from neuronedit.metrics.language import token_ids, window_losses
-from neuronedit.suites import text_results
+from neuronedit.measure.language import token_ids, window_losses
+from neuronedit.measure.suites import text_results
 
 FIX = FIXTURES
 BINARY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00\x01" * 64

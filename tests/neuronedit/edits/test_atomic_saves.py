@@ -87,7 +87,8 @@ def test_killed_save_leaves_no_partial_checkpoint_and_keeps_previous(tmp_path):
 
 
 def test_stale_temporaries_of_live_processes_are_kept_and_a_moved_aside_version_comes_back(tmp_path):
-    from neuronedit.cache import MARKER, atomic_dir, clean_stale
+    from attributions.files import clean_stale
+    from neuronedit.model.cache import MARKER, atomic_dir
 
     target = tmp_path / "out"
     live = tmp_path / f".out.tmp-{os.getppid()}-abc"  # a write still running (our parent process)

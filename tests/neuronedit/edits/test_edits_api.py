@@ -13,7 +13,7 @@ from transformers import AutoModelForCausalLM
 
 import neuronedit
 from attributions import LanguageModel, NeuronSet, weights_fingerprint
-from neuronedit import EditLog, apply_edit_, compact_, masked, prune_, save_edited, scale_
+from neuronedit import EditLog, compact_, masked, prune_, save_edited, scale_
 from neuronedit.edits import APPLIED_KEY, Edit, delta_bytes, load_manifest, make_delta, restoring
 
 NEURONS = NeuronSet([(0, 3), (1, 5)])
@@ -104,56 +104,40 @@ def test_provenance_is_a_mapping_and_a_misspelt_keyword_fails():
     assert scale_(lm, NEURONS, 0.5).provenance == {}
 
 
-def test_save_edited_saves_the_tokenizer_and_still_takes_the_old_form(tmp_path):
+def test_save_edited_saves_the_tokenizer_and_has_one_form(tmp_path):
     lm = _lm()
     prune_(lm, NEURONS)
-    new = save_edited(lm, tmp_path / "new")
-    with pytest.warns(DeprecationWarning, match=r"save_edited\(model, out_dir"):
-        old = save_edited(lm, lm.tokenizer, tmp_path / "old")
-    assert _files(new) == _files(old) and "tokenizer_config.json" in _files(new)
-    assert load_manifest(new) == load_manifest(old)
-    with pytest.warns(DeprecationWarning, match="take a LanguageModel"):
-        bare = save_edited(lm.model, tmp_path / "bare")  # a bare Hugging Face module: no tokenizer
-    with pytest.warns(DeprecationWarning):
-        save_edited(lm, None, tmp_path / "none")  # the old form without a tokenizer
-    assert _files(bare) == _files(tmp_path / "none") and "tokenizer_config.json" not in _files(bare)
-    with masked(lm, NeuronSet([(0, 1)])) as edit, pytest.warns(DeprecationWarning):
-        save_edited(lm, lm.tokenizer, tmp_path / "masked", edit, overwrite=False)
+    out = save_edited(lm, tmp_path / "new")
+    assert "tokenizer_config.json" in _files(out)
+    with masked(lm, NeuronSet([(0, 1)])) as edit:
+        save_edited(lm, tmp_path / "masked", edit, overwrite=False)
     assert load_manifest(tmp_path / "masked")[-1].neurons == edit.neurons
-    with pytest.raises(TypeError, match="out_dir must be a path"):
-        save_edited(lm, lm.tokenizer, 3)  # type: ignore[call-overload]
-    with pytest.raises(TypeError, match="3 positional"):
-        save_edited(lm, tmp_path / "x", None, None)  # type: ignore[call-overload]
+    with pytest.raises(TypeError):
+        save_edited(lm, lm.tokenizer, tmp_path / "old")  # type: ignore[arg-type]  # the removed (model, tokenizer, out) form
+    with pytest.raises(TypeError, match="take a LanguageModel"):
+        save_edited(lm.model, tmp_path / "bare")  # type: ignore[arg-type]
+    assert not (tmp_path / "old").exists() and not (tmp_path / "bare").exists()
 
 
-OLD_FACE = ["DemoModelUnavailable", "Edit", "EditError", "ManifestError", "Evaluation", "LanguageModel",
-            "ModelLoadError", "__version__", "apply_edit", "compact", "load_manifest", "masked", "prune_",
-            "save_edited", "scale_", "compare", "evaluate", "load_model", "next_token_logprob_gap"]
+FACE = ["DemoModelUnavailable", "Edit", "EditError", "EditLog", "ManifestError", "Evaluation", "LanguageModel",
+        "ModelLoadError", "NeuronEditError", "InputError", "__version__", "apply_edit_", "compact_", "load_manifest",
+        "masked", "prune_", "save_edited", "scale_", "paired_effects", "evaluate", "load_model",
+        "next_token_logprob_gap"]
 
-MOVED = {
-    "neuronedit.manifest": ["MANIFEST_FORMAT", "MANIFEST_NAME", "MODES", "Edit", "ManifestError", "load_manifest",
-                            "parse_manifest", "save_manifest"],
-    "neuronedit.editing": ["check_neurons", "masked"],
-    "neuronedit.weight_edits": ["APPLIED_KEY", "EditError", "apply_edit", "applied_edit_ids", "compact",
-                                "edit_history", "mlp_widths", "prune_", "restoring", "scale_", "temporarily_applied"],
-    "neuronedit.checkpoints": ["save_edited"],
-    "neuronedit.unlearn.delta": ["add_delta", "delta_bytes", "make_delta"],
-}
+REMOVED_MODULES = ["neuronedit.manifest", "neuronedit.editing", "neuronedit.weight_edits", "neuronedit.checkpoints",
+                   "neuronedit.unlearn.delta", "neuronedit.cli_args"]
 
 
-def test_deprecated_names_and_old_modules_give_the_same_objects():
+def test_one_name_per_thing_no_old_modules_or_aliases():
     from neuronedit import edits
 
-    assert neuronedit.compact is compact_ and neuronedit.apply_edit is apply_edit_
-    assert set(OLD_FACE) | {"EditLog", "compact_", "apply_edit_"} == set(neuronedit.__all__)
+    assert set(FACE) == set(neuronedit.__all__)
     assert all(hasattr(neuronedit, name) for name in neuronedit.__all__)
-    for module, names in MOVED.items():
-        old = importlib.import_module(module)
-        for name in names:
-            assert getattr(old, name) is getattr(edits, name), (module, name)
-        assert all(hasattr(old, name) for name in old.__all__)
-    weight_edits = importlib.import_module("neuronedit.weight_edits")
-    assert weight_edits.model_name(_lm()) == "tiny-gpt2" and callable(weight_edits.require_weights_in_memory)
+    for alias in ("compact", "apply_edit", "applied_edit_ids", "edit_history"):
+        assert not hasattr(neuronedit, alias) and not hasattr(edits, alias), alias
+    for module in REMOVED_MODULES:
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(module)
 
 
 def test_the_version_has_one_home_and_goes_into_the_manifest(tmp_path):
@@ -166,18 +150,19 @@ def test_the_version_has_one_home_and_goes_into_the_manifest(tmp_path):
     assert json.loads((out / "neuronedit.json").read_text())["package_version"] == __version__
 
 
-def test_edit_functions_take_a_language_model_and_warn_on_a_bare_module():
-    """One handle: a bare module still works for one release, with a warning naming the fix."""
+def test_edit_functions_take_a_language_model_only():
+    """One handle: a bare module is refused with a TypeError naming the fix, and nothing is changed."""
     from neuronedit.edits import prune_
     from neuronedit.edits.handle import as_language_model
 
     lm = _lm()
     assert as_language_model(lm) is lm
-    with pytest.warns(DeprecationWarning, match=r"LanguageModel\(module, tokenizer\)"):
-        wrapped = as_language_model(lm.model)
-    assert wrapped.model is lm.model and wrapped.tokenizer is None and wrapped.name == lm.model.config._name_or_path
-    with pytest.raises(TypeError, match="expected a LanguageModel"):
-        as_language_model("demo")  # type: ignore[arg-type]
-    with pytest.warns(DeprecationWarning):
-        edit = prune_(lm.model, NeuronSet([(0, 1)]))
-    assert EditLog.of(lm).applied_ids == [edit.id]  # the log lives on the module either way
+    before = [p.detach().clone() for p in lm.model.parameters()]
+    for bad in (lm.model, "demo"):
+        with pytest.raises(TypeError, match=r"LanguageModel\(module, tokenizer\)"):
+            as_language_model(bad)
+    with pytest.raises(TypeError, match="take a LanguageModel"):
+        prune_(lm.model, NeuronSet([(0, 1)]))  # type: ignore[arg-type]
+    assert all(torch.equal(a, b) for a, b in zip(before, lm.model.parameters()))
+    assert EditLog.of(lm).applied_ids == []
+

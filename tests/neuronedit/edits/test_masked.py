@@ -7,7 +7,7 @@ import torch
 from tiny_models import tiny_model
 
 from attributions import NeuronSet
-from neuronedit.editing import masked
+from neuronedit.edits import masked
 
 pytestmark = pytest.mark.tiny_lm("gpt2", name="tiny")  # the module's `tiny_lm` fixture (conftest.py)
 

@@ -251,7 +251,7 @@ def test_context_tokens_keep_their_spaces_for_tokenizers_that_strip_a_lone_token
 
 def test_side_activations_average_the_text_tokens_only_not_the_prefix():
     from neuronedit.explain.bias import side_activations
-    from neuronedit.scoring import encode_request
+    from neuronedit.measure.scoring import encode_request
 
     lm = tiny_lm("llama", seed=4)
     neurons = NeuronSet([(1, 3), (0, 8)])

@@ -15,7 +15,7 @@ from neuronedit.data import load
 from neuronedit.edits import restoring
 from neuronedit.unlearn import unlearn
 from neuronedit.unlearn.losses import ascent, kl_to_reference, max_entropy, nll
-from neuronedit.unlearn.train import METHODS, _forget_objectives
+from neuronedit.unlearn.train import UNLEARNING_METHODS, _forget_objectives
 
 PAIRS = [("the nurse said that she was home", "the nurse said that he was home"),
          ("the engineer said that he was loud", "the engineer said that she was loud"),
@@ -65,23 +65,23 @@ def test_losses_and_gradients_by_hand():
 def test_spans_derived_from_pairs_mark_only_the_differing_tokens():
     tok = tiny_tokenizer()
     tok.bos_token = "[EOS]"
-    marked, counterpart, _pairs = _forget_objectives(PAIRS[:2], None, METHODS["dual"])
+    marked, counterpart, _pairs = _forget_objectives(PAIRS[:2], None, UNLEARNING_METHODS["dual"])
     rows = marked.encode(tok).rows
     assert [[tok.convert_ids_to_tokens(t) for _, t, _ in r.terms] for r in rows] == [["she"], ["he"]]
     assert [[tok.convert_ids_to_tokens(t) for _, t, _ in r.terms] for r in counterpart.encode(tok).rows] == [
         ["he"], ["she"]]
-    whole, none, _ = _forget_objectives(PAIRS[:1], None, METHODS["gradient_ascent"])
+    whole, none, _ = _forget_objectives(PAIRS[:1], None, UNLEARNING_METHODS["gradient_ascent"])
     assert none is None and len(whole.encode(tok).rows[0].terms) == 7
     from neuronedit.data.items import PairItem
     prefixed = PairItem(more="she was home", less="he was home", bias_type="gender", id="x", source="t",
                         prefix="the nurse said that")
-    obj, _, _ = _forget_objectives([prefixed], None, METHODS["masked_token"])
+    obj, _, _ = _forget_objectives([prefixed], None, UNLEARNING_METHODS["masked_token"])
     (row,) = obj.encode(tok).rows
     assert [tok.convert_ids_to_tokens(t) for _, t, _ in row.terms] == ["she"]
     with pytest.raises(ValueError, match="give spans"):
-        _forget_objectives(["the nurse was home"], None, METHODS["masked_token"])
+        _forget_objectives(["the nurse was home"], None, UNLEARNING_METHODS["masked_token"])
     with pytest.raises(ValueError, match="needs minimal pairs"):
-        _forget_objectives(["the nurse was home"], [[(0, 3)]], METHODS["dual"])
+        _forget_objectives(["the nurse was home"], [[(0, 3)]], UNLEARNING_METHODS["dual"])
 
 
 def test_masked_token_lowers_the_marked_tokens_and_is_deterministic():
