@@ -24,7 +24,7 @@ demo-model: $(STAMP)
 # StereoSet dev halves, edit them out, measure every bias on StereoSet test halves, WinoBias, the
 # probes and the knowledge probes, and perplexity on WikiText-2; write figures and out/demo/report.html.
 DEMO_OUT ?= out/demo
-DEMO_ARGS ?= --max-items 200 --ppl-tokens 10000 --dose
+DEMO_ARGS ?= --max-items 200 --ppl-tokens 10000 --no-dose
 demo: demo-model
 	$(BIN)/neuronedit demo
 	$(BIN)/neuronedit transfer --model demo --out $(DEMO_OUT) --overwrite $(DEMO_ARGS)

@@ -21,8 +21,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from .errors import InputError
+
 __all__ = [
-    "all_reduce_sum", "barrier", "init_from_env", "is_distributed", "is_main", "local_device",
+    "all_reduce_sum", "barrier", "env_int", "init_from_env", "is_distributed", "is_main", "local_device",
     "rank", "rank_zero_first", "shard", "sum_arrays", "world_size",
 ]
 
@@ -47,6 +49,21 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def env_int(name: str, default: int) -> int:
+    """The whole number in the environment variable ``name`` (set by ``torchrun``), ``default`` when unset."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise InputError(f"the environment variable {name} is {value[:40]!r}, not a whole number >= 0; torchrun "
+                         f"sets it: unset it (unset {name}) to run in one process, or launch with torchrun")
+    return number
+
+
 def init_from_env(backend: str | None = None) -> bool:
     """Join the process group that ``torchrun`` describes in the environment (``WORLD_SIZE`` > 1).
 
@@ -55,13 +72,13 @@ def init_from_env(backend: str | None = None) -> bool:
     """
     if is_distributed():
         return True
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if env_int("WORLD_SIZE", 1) <= 1:
         return False
     if not dist.is_available():
         raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed support")
     backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
     if backend == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(env_int("LOCAL_RANK", 0))
     dist.init_process_group(backend=backend)
     return is_distributed()
 
@@ -69,7 +86,7 @@ def init_from_env(backend: str | None = None) -> bool:
 def local_device() -> torch.device:
     """This rank's device: ``cuda:LOCAL_RANK`` when CUDA is available, else the CPU."""
     if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cuda", env_int("LOCAL_RANK", 0))
     return torch.device("cpu")
 
 

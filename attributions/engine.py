@@ -178,7 +178,8 @@ def attribute(
                        "settings": settings, "internal_batch_size": internal_batch_size, "seed": seed,
                        "neurons": list(neurons) if neurons is not None else None, "world": world_size()},
                       encoded.rows)
-        saved = PartialSums.open(checkpoint, rank=rank(), world=world_size(), key=key, sums=stats.sums)
+        saved = PartialSums.open(checkpoint, rank=rank(), world=world_size(), key=key, sums=stats.sums,
+                                 batches=[i for i, _ in assigned])
         done = set(saved.done)
         mine = [(i, b) for i, b in mine if i not in done]
     if method == "ablation" and mode == "mean":

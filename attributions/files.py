@@ -1,21 +1,60 @@
 """Atomic file writes: the one way this project replaces a file (standard library only).
 
-A write goes to a temporary ``.NAME.tmp-PID-TOKEN`` beside the target and is renamed onto it when
-complete, so a reader sees the old file or the new one, never a part. A killed writer leaves its
-temporary behind; the next write to the same target deletes it (:func:`clean_stale`).
+A write goes to ``.NAME.tmp-PID-TOKEN/NAME``, inside a temporary folder beside the target that holds
+the toolkit's :data:`MARKER` file, and is renamed onto the target when complete, so a reader sees
+the old file or the new one, never a part. A killed writer leaves its temporary folder behind; the
+next write to the same target deletes it (:func:`clean_stale`). Cleaning touches only folders that
+carry the marker: a file or folder of the user's that happens to match the name pattern is left alone.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_file", "clean_stale"]
+__all__ = ["MARKER", "MAX_JSON_BYTES", "atomic_file", "clean_stale", "read_json_text", "written_by_toolkit"]
+
+MARKER = ".neuronedit"
+"""A file in every folder this toolkit writes (outputs and temporaries); ``--overwrite`` replaces,
+and stale-temporary cleaning deletes, only folders that hold it (or a ``neuronedit.json`` manifest)."""
+
+
+MAX_JSON_BYTES = 1 << 26
+"""The largest JSON settings file read (a manifest, a neuron set, a device map, a results file): 64 MiB."""
+
+
+def read_json_text(path: Path, what: str) -> str:
+    """The text of the JSON ``what`` at ``path``, refused before reading when larger than :data:`MAX_JSON_BYTES`."""
+    from .errors import InputError
+
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise InputError(f"{path} is {size:,} bytes, more than a {what} can be (at most {MAX_JSON_BYTES:,}); "
+                         f"it is not a {what}, or it is damaged")
+    return path.read_text(encoding="utf-8-sig")
+
+
+def written_by_toolkit(folder: Path) -> bool:
+    """Whether ``folder`` (not a link) is one this toolkit wrote: the marker file or a manifest inside."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    return (folder / MARKER).is_file() or (folder / "neuronedit.json").is_file()
+
+
+def make_marked_dir(parent: Path, name: str) -> Path:
+    """A new temporary folder ``.NAME.tmp-PID-TOKEN`` in ``parent``, holding the marker file, with the
+    permissions of the user's umask (``mkdtemp`` alone would give 0700)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-{os.getpid()}-", dir=parent))
+    mask = os.umask(0o022)
+    os.umask(mask)
+    tmp.chmod(0o777 & ~mask)
+    (tmp / MARKER).write_text("written by neuronedit; --overwrite may replace this folder\n")
+    return tmp
 
 
 def _pid_alive(pid: int) -> bool:
@@ -23,39 +62,41 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's live process
+    except (PermissionError, OverflowError):  # another user's live process; a number no pid can be
         return True
     return True
 
 
 def clean_stale(target: Path) -> list[Path]:
     """Delete the temporaries (``.NAME.tmp-PID-*``, ``.NAME.old-PID``) that a killed write to
-    ``target`` left beside it; those of running processes are kept, and a previous version moved
-    aside (``.old-``) is put back when ``target`` is missing. Returns the paths handled."""
-    removed: list[Path] = []
+    ``target`` left beside it: only marked folders of processes no longer running. A previous
+    version moved aside (``.old-``) is put back when ``target`` is missing. Returns the paths handled."""
+    handled: list[Path] = []
     if not target.parent.is_dir():
-        return removed
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.(?:tmp|old)-(\d+)(?:-.*)?")
+        return handled
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(tmp|old)-(\d+)(?:-.*)?")
     for path in target.parent.iterdir():
         match = pattern.fullmatch(path.name)
-        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
-            if ".old-" in path.name and not target.exists() and not target.is_symlink():
-                os.replace(path, target)  # killed between the two renames: the previous version comes back
-            elif path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
+        if not match or not written_by_toolkit(path):
+            continue
+        pid = int(match.group(2))
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        if match.group(1) == "old" and not target.exists() and not target.is_symlink():
+            os.replace(path, target)  # killed between the two renames: the previous version comes back
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        handled.append(path)
+    return handled
 
 
 @contextmanager
 def atomic_file(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``target`` (not yet created); rename it onto ``target`` when
-    the block succeeds.
+    """Yield a temporary path with ``target``'s name, in a marked temporary folder beside it (the
+    file is not yet created); rename it onto ``target`` when the block succeeds.
 
     The writer in the block creates the file, so it gets the permissions of the user's umask. On
-    an exception the temporary is removed and ``target`` is untouched. The parent folder is
+    an exception the temporary folder is removed and ``target`` is untouched. The parent folder is
     created, and temporaries of killed earlier writes to ``target`` are deleted first.
 
     Raises:
@@ -66,9 +107,10 @@ def atomic_file(target: str | os.PathLike[str]) -> Iterator[Path]:
         raise IsADirectoryError(21, "is a folder; give a file name", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(target)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    folder = make_marked_dir(target.parent, target.name)
     try:
+        tmp = folder / target.name
         yield tmp
         os.replace(tmp, target)
     finally:
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)

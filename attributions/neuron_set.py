@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .errors import InputError
-from .files import atomic_file
+from .files import atomic_file, read_json_text
 
 __all__ = ["NeuronSet", "parse_neurons"]
 
@@ -165,7 +165,7 @@ class NeuronSet:
         if not path.is_file():
             raise FileNotFoundError(f"no neuron-set file at {path}")
         try:
-            data = json.loads(path.read_text(encoding="utf-8-sig"))
+            data = json.loads(read_json_text(path, "neuron set"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
             raise InputError(f"{path}: not a readable neuron-set JSON file ({err})") from None
         if not isinstance(data, dict) or data.get("format") != SET_FORMAT:

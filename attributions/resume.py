@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,13 @@ class PartialSums:
 
     @classmethod
     def open(cls, directory: str | os.PathLike[str], *, rank: int, world: int, key: str,
-             sums: dict[str, torch.Tensor]) -> PartialSums:
+             sums: dict[str, torch.Tensor], batches: Collection[int] | None = None) -> PartialSums:
         """This rank's partial sums: restored from ``directory`` when a matching file exists, else ``sums``.
+        ``batches`` are the indices of this rank's batches: the saved ``done`` list must be drawn from them.
 
         Raises:
-            CheckpointMismatch: the directory holds files of another run or another world size.
+            CheckpointMismatch: the directory holds files of another run or another world size, or a file
+                whose sums or ``done`` list do not fit this run (damaged or edited).
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -80,12 +83,7 @@ class PartialSums:
                     f"{directory} was written by a different run (other model weights, data, method or settings); "
                     "delete it or pick another checkpoint directory"
                 )
-            loaded = load_file(str(state.path))
-            if set(loaded) != set(sums):
-                raise CheckpointMismatch(f"{state.path} holds {sorted(loaded)}, expected {sorted(sums)}")
-            for name, tensor in sums.items():
-                tensor.copy_(loaded[name])
-            state.done = json.loads(header["done"])
+            state.done = _restore(state.path, header, sums, batches)
         return state
 
     def save(self) -> None:
@@ -93,3 +91,34 @@ class PartialSums:
         with atomic_file(self.path) as tmp:
             save_file({k: v.contiguous() for k, v in self.sums.items()}, str(tmp),
                       metadata={"format": _FORMAT, "key": self.key, "done": json.dumps(self.done)})
+
+
+def _restore(path: Path, header: dict[str, str], sums: dict[str, torch.Tensor],
+             batches: Collection[int] | None) -> list[int]:
+    """Copy the saved sums of ``path`` into ``sums`` (same names, shapes and dtypes) and return its ``done``."""
+    fix = "delete it to start over"
+    try:
+        done = json.loads(header["done"])
+    except (KeyError, ValueError):
+        raise CheckpointMismatch(f"{path} has no valid 'done' list of finished batches; {fix}") from None
+    if (not isinstance(done, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in done)
+            or len(set(done)) != len(done)):
+        raise CheckpointMismatch(f"{path}: 'done' must be a list of distinct batch indices, not "
+                                 f"{json.dumps(done)[:60]}; {fix}")
+    if batches is not None and not set(done) <= set(batches):
+        raise CheckpointMismatch(f"{path}: 'done' names batches this run does not have "
+                                 f"({sorted(set(done) - set(batches))[:5]}); {fix}")
+    try:
+        loaded = load_file(str(path))
+    except Exception as err:  # safetensors raises its own error types for damaged data
+        raise CheckpointMismatch(f"{path} cannot be read ({err}); {fix}") from err
+    if set(loaded) != set(sums):
+        raise CheckpointMismatch(f"{path} holds {sorted(loaded)}, expected {sorted(sums)}; {fix}")
+    for name, tensor in sums.items():
+        got = loaded[name]
+        if got.shape != tensor.shape or got.dtype != tensor.dtype:
+            raise CheckpointMismatch(f"{path}: sum {name!r} is {got.dtype} {list(got.shape)}, expected "
+                                     f"{tensor.dtype} {list(tensor.shape)}; {fix}")
+    for name, tensor in sums.items():
+        tensor.copy_(loaded[name])
+    return done

@@ -13,11 +13,12 @@ import torch
 from .errors import InputError
 from .files import atomic_file
 from .neuron_set import NeuronSet
+from .timings import TIMING_KEYS
 
 __all__ = ["NeuronScores"]
 
 _SCORES_FORMAT = "neuronedit.scores/1"
-_VOLATILE_META = ("seconds",)  # kept in memory, left out of saved files so that they are byte-reproducible
+_VOLATILE_META = TIMING_KEYS  # kept in memory, left out of saved files (the rule: attributions.timings)
 
 
 @dataclass

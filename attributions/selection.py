@@ -53,13 +53,25 @@ def select(scores: NeuronScores, k: int, rule: str = DEFAULT_RULE, *, control: N
         ``ratio``: highest ``score / (|control| + mean |control|)``.
         ``difference``: highest ``score / std(score) - |control| / std(control)``.
 
-    ``control`` defaults to ``scores.control``; every rule but ``top`` needs one.
+    ``control`` defaults to ``scores.control``; every rule but ``top`` needs one. A rule that selects
+    nothing (every ranking value NaN or excluded) raises :class:`InputError`, as do NaN standard
+    deviations under ``consistent``.
     """
     if rule not in RULES:
         raise InputError(f"unknown selection rule {rule!r}; choose one of {', '.join(RULES)}")
     if isinstance(k, bool) or not hasattr(k, "__index__") or k < 1:
         raise InputError(f"k must be an integer of at least 1, not {k!r}")
     _require_finite(scores, "scores")
+    chosen = _choose(scores, k, rule, control, quantile)
+    if not chosen:
+        raise InputError(f"rule {rule!r} selected no neurons: every neuron's ranking value is NaN or excluded "
+                         "(e.g. all scores and control scores are 0); choose another rule (--rule top ranks the "
+                         "scores alone) or recompute the scores")
+    return chosen
+
+
+def _choose(scores: NeuronScores, k: int, rule: str, control: NeuronScores | None, quantile: float) -> NeuronSet:
+    """:func:`select` after its argument checks (may come back empty)."""
     if rule == "top":
         return _top(scores.scores, k)
     control = control or scores.control
@@ -77,6 +89,11 @@ def select(scores: NeuronScores, k: int, rule: str = DEFAULT_RULE, *, control: N
         if rule == "consistent":
             if scores.std is None:
                 raise InputError("rule 'consistent' needs per-example standard deviations (scores.std)")
+            bad = int((~torch.isfinite(scores.std)).sum())
+            if bad:
+                raise InputError(f"rule 'consistent' ranks by score / std, but {bad} standard deviations are NaN or "
+                                 "infinite; recompute the scores, or choose a rule that does not read them "
+                                 "(--rule exclude_control, ratio or top)")
             s = s / scores.std.float().clamp(min=float(scores.std.float().mean()) * 1e-3 + 1e-12)
         cutoff = torch.quantile(c.flatten(), quantile)
         return _top(s, k, allowed=c < cutoff if quantile < 1 else None)

@@ -11,7 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from attributions.files import atomic_file
+from attributions.files import atomic_file, read_json_text
+from attributions.timings import split_timings, write_timings
 
 __all__ = ["Comparison"]
 
@@ -84,7 +85,6 @@ class Comparison:
                 row["perplexity %"] = _fmt(c["delta"], c["delta_ci_low"], c["delta_ci_high"], 1)
             if "lms_delta" in first and not pd.isna(first["lms_delta"]):
                 row["LMS change"] = _fmt(first["lms_delta"], first["lms_delta_ci_low"], first["lms_delta_ci_high"], 1)
-            row["seconds"] = self.settings.get("fitted", {}).get(f"{source}/{method}", {}).get("seconds")
             out.append(row)
         return pd.DataFrame(out)
 
@@ -103,7 +103,8 @@ class Comparison:
 
     def save(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """Write ``comparison.csv`` (effects), ``comparison_table.csv`` (summary per source) and
-        ``comparison.json``, each atomically; returns their paths."""
+        ``comparison.json``, each atomically; returns their paths. The durations go to ``timings.json``
+        (:mod:`attributions.timings`)."""
         out = Path(out_dir)
         paths = {"effects": out / "comparison.csv", "table": out / "comparison_table.csv",
                  "json": out / "comparison.json"}
@@ -112,13 +113,15 @@ class Comparison:
         tables = [self.table(s).assign(source=s) for s in self.settings["domains"]]
         with atomic_file(paths["table"]) as tmp:
             pd.concat(tables).to_csv(tmp, index=False)
+        body, timings = split_timings(self.to_dict())
         with atomic_file(paths["json"]) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+            tmp.write_text(json.dumps(body, indent=1) + "\n")
+        write_timings(out, paths["json"].name, timings)
         return paths
 
     @classmethod
     def load(cls, out_dir: str | os.PathLike[str]) -> Comparison:
         """Read a saved comparison (``comparison.json``)."""
-        data = json.loads((Path(out_dir) / "comparison.json").read_text())
+        data = json.loads(read_json_text(Path(out_dir) / "comparison.json", "comparison file"))
         return cls(effects=pd.DataFrame(data["effects"]), settings=data["settings"],
                    pairwise=pd.DataFrame(data.get("pairwise", [])))

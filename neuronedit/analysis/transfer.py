@@ -174,6 +174,9 @@ def transfer_matrix(
     if k < 1 or any(size < 1 for size in dose):
         raise InputError("k and the dose sizes must be at least 1")
     corpus = load(ppl_text) if isinstance(ppl_text, str) else ppl_text
+    if not isinstance(corpus, TextCorpus):
+        raise InputError(f"--ppl-text (ppl_text) takes real text, text:PATH or text:bundled, not {ppl_text}: "
+                         "pair data has no perplexity, so the report would lack it")
     suites: list[Any] = [suite for d in prepared for suite in d.evaluation] + [corpus]
     options: dict[str, Any] = {"n_boot": n_boot, "seed": seed, "progress": False, "batch_size": 2 * batch_size,
                "text_max_tokens": ppl_tokens, "text_window": 1024, "text_stride": 1024}

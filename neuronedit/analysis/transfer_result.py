@@ -12,7 +12,8 @@ from typing import Any
 import pandas as pd
 
 from attributions import NeuronScores, NeuronSet
-from attributions.files import atomic_file
+from attributions.files import atomic_file, read_json_text
+from attributions.timings import split_timings, write_timings
 
 from .effects import benchmark_of
 
@@ -142,21 +143,24 @@ class TransferResult:
                 "selected": {s: [list(n) for n in neurons] for s, neurons in self.selected.items()}}
 
     def save(self, out_dir: str | os.PathLike[str]) -> Path:
-        """Write ``effects.csv``, ``overlap.csv``, ``layers.csv`` and ``results.json`` (all of it) to ``out_dir``."""
+        """Write ``effects.csv``, ``overlap.csv``, ``layers.csv`` and ``results.json`` (all of it but the
+        durations, which go to ``timings.json``: :mod:`attributions.timings`) to ``out_dir``."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         for name, frame in (("effects", self.effects), ("overlap", self.overlap), ("layers", self.layers)):
             with atomic_file(out / f"{name}.csv") as tmp:
                 frame.to_csv(tmp, index=False)
+        body, timings = split_timings(self.to_dict())
         with atomic_file(out / "results.json") as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=1, default=float))
+            tmp.write_text(json.dumps(body, indent=1, default=float))
+        write_timings(out, "results.json", timings)
         return out
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TransferResult:
         """Read ``results.json`` (or the folder holding it)."""
         path = Path(path)
-        data = json.loads((path / "results.json" if path.is_dir() else path).read_text())
+        data = json.loads(read_json_text(path / "results.json" if path.is_dir() else path, "results file"))
         effects = pd.DataFrame(data["effects"])
         if "role" not in effects:  # results written before benchmarks and roles were recorded
             effects["role"] = ["cost" if t == "perplexity" else "bias" for t in effects["target"]]

@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 
 from attributions import LanguageModel
 from attributions.errors import InputError
-from attributions.files import atomic_file
+from attributions.files import atomic_file, read_json_text
 
 from ..edits.handle import as_language_model
 from .leace import ConceptEraser
@@ -74,7 +74,7 @@ def load_eraser(path: str | os.PathLike[str], model: LanguageModel, *, force: bo
     manifest_path = path / MANIFEST if path.is_dir() else path
     refit = "fit the eraser again (fit_leace, then save_eraser)"
     try:
-        manifest: Any = json.loads(manifest_path.read_text())
+        manifest: Any = json.loads(read_json_text(manifest_path, "LEACE manifest"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise _fail(manifest_path, f"not a readable JSON manifest ({err})", refit) from None
     if not isinstance(manifest, dict) or manifest.get("kind") != "leace":

@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import apply, attribute, compare, data, demo, edit, evaluate, explain, models, transfer, unlearn
-from .args import DEFAULT_RULE, RULES
+from .args import DEFAULT_RULE, RULES, Parser
+from .outputs import check_run_paths
 
 __all__ = ["DEFAULT_RULE", "RULES", "build_parser", "main"]
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every command (cheap: no torch)."""
     from .._version import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="neuronedit",
         description="Locate the MLP neurons behind a language model's bias, edit them, and measure the edit.",
     )
@@ -68,10 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 0
-    from attributions.distributed import init_from_env, rank
+    from attributions.distributed import env_int, init_from_env, rank
     from attributions.errors import NeuronEditError
 
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    try:
+        distributed = env_int("WORLD_SIZE", 1) > 1
+    except NeuronEditError as err:
+        print(f"neuronedit {args.command}: error: {err}", file=sys.stderr)
+        return 2
     if distributed:
         if not getattr(args, "distributed", False):
             print(f"neuronedit {args.command}: error: runs in one process; launch it without torchrun "
@@ -80,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         init_from_env()
     where = f" (rank {rank()})" if distributed else ""
     try:
+        check_run_paths(args)
         with _quiet(getattr(args, "quiet", False)):
             return func(args)
     except NeuronEditError as err:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .args import add_model, add_output, add_quiet, check_output_dir
+from .args import add_model, add_output, add_quiet
+from .outputs import check_output_dir
 
 
 def add_parser(sub: Any) -> None:

@@ -1,4 +1,4 @@
-"""Argument types, output checks and the options several commands share.
+"""Argument types and the options several commands share (output checks: :mod:`.outputs`).
 
 Bad values fail at parse time, and every output is checked writable before any computation starts.
 Building the parser imports no torch.
@@ -17,22 +17,26 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from attributions.errors import InputError
 
-from ..model.cache import check_replaceable
-
 __all__ = ["ATTRIBUTION_METHOD", "CONTROLS", "DEBIAS_METHOD", "DEFAULT_ATTRIBUTION_METHOD", "DEFAULT_CONTROL",
            "DEFAULT_K", "DEFAULT_RULE", "DEFAULT_UNLEARNING_METHOD", "DTYPES", "OBJECTIVES", "POSITIVE", "RULES",
-           "SPANS", "UNLEARNING_METHOD", "RegisteredName", "add_control", "add_location_options", "add_model",
-           "add_output", "add_placement", "add_quiet", "add_registered", "check_output_dir", "check_output_file",
+           "SPANS", "UNLEARNING_METHOD", "Parser", "RegisteredName", "add_control", "add_location_options", "add_model",
+           "add_output", "add_placement", "add_quiet", "add_registered",
            "finite_float", "int_at_least", "load_placed", "non_negative_float", "positive_float", "say", "text_lines"]
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose refusals are one line naming the fix, not the whole usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 
 @dataclass(frozen=True)
@@ -156,45 +160,6 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def _writable_parent(path: Path, flag: str) -> None:
-    """The nearest existing ancestor of ``path`` must be a writable folder."""
-    parent = path.parent
-    while not parent.exists():
-        if parent.is_symlink():
-            raise InputError(f"{flag} {path}: {parent} is a broken link")
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"{flag} {path}: {parent} is a file, not a folder; choose another path")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{flag} {path}: cannot write in {parent} (permission denied); choose a writable folder")
-
-
-def check_output_dir(value: str, *, overwrite: bool, flag: str = "--out") -> Path:
-    """The folder an output goes to, checked before computing: it must have a name, be new or
-    a folder this toolkit wrote (with ``--overwrite``), and its parent must be writable."""
-    path = Path(value).expanduser()
-    if path.name in ("", ".", "..") or Path(os.path.abspath(path)).name == "":
-        raise InputError(f"{flag} {value!r} names no new folder; give one such as out/run1")
-    check_replaceable(path, overwrite=overwrite)
-    _writable_parent(path, flag)
-    return path
-
-
-def check_output_file(value: str | None, *, flag: str, overwrite: bool = True) -> Path | None:
-    """A file an output goes to (``--json``, ``--csv``, a scores file), checked before computing."""
-    if value is None:
-        return None
-    path = Path(value).expanduser()
-    if path.name in ("", ".", "..") or path.is_dir():
-        raise InputError(f"{flag} {value}: is a folder; give a file name such as {Path(value) / 'results.json'}")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{flag} {path} exists; pass --overwrite to replace it")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise InputError(f"{flag} {path}: the file is read-only; choose another path")
-    _writable_parent(path, flag)
-    return path
-
-
 # ---- options several commands share ---------------------------------------------------------------
 
 def add_model(parser: argparse.ArgumentParser,
@@ -254,13 +219,14 @@ def load_placed(args: argparse.Namespace) -> Any:
     import json
 
     from attributions.distributed import is_distributed, local_device, rank_zero_first
+    from attributions.files import read_json_text
 
     from ..model.loading import load_model
 
     device_map = getattr(args, "device_map", None)
     if device_map and device_map.endswith(".json"):
         try:
-            device_map = json.loads(Path(device_map).read_text())
+            device_map = json.loads(read_json_text(Path(device_map), "device map"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise InputError(f"--device-map {device_map}: not valid JSON ({err}); write an object of module name "
                              'to device, e.g. {"model.layers.0": 0, "lm_head": "cpu"}') from None

@@ -20,11 +20,11 @@ from .args import (
     add_placement,
     add_quiet,
     add_registered,
-    check_output_file,
     int_at_least,
     load_placed,
     say,
 )
+from .outputs import check_output_file
 
 
 def add_parser(sub: Any) -> None:
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.provenance import data_hashes
     from ..locate.recipes import choose_neurons, control_for, objective_for
 
-    out = check_output_file(args.out, flag="--out", overwrite=args.overwrite)
+    out = check_output_file(args.out, flag="--out", kind="scores", overwrite=args.overwrite)
     assert out is not None
     domain = _check_inputs(args)
     objective = objective_for(args.objective, args.data, prompts=args.prompt or (), a=args.a, b=args.b,

@@ -15,10 +15,10 @@ from .args import (
     add_placement,
     add_quiet,
     add_registered,
-    check_output_dir,
     load_placed,
     say,
 )
+from .outputs import check_output_dir
 
 
 def add_parser(sub: Any) -> None:

@@ -16,10 +16,10 @@ from .args import (
     add_model,
     add_output,
     add_quiet,
-    check_output_dir,
     finite_float,
     text_lines,
 )
+from .outputs import check_output_dir
 
 MODES = ("prune", "zero", "scale", "mean")
 
@@ -67,13 +67,19 @@ def selected_neurons(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
 
 def check_fingerprint(args: argparse.Namespace, lm: Any, fingerprint: str | None) -> None:
-    """Scores computed on other weights are refused unless --force."""
-    if not fingerprint or fingerprint == lm.fingerprint():
+    """Scores computed on other weights, or naming none, are refused unless --force (the rule of manifests)."""
+    current = lm.fingerprint()
+    if fingerprint == current:
         return
-    message = (f"{args.scores} was computed on weights with fingerprint {fingerprint}, this "
-               f"model's are {lm.fingerprint()} (another checkpoint of the same shape?)")
+    if not fingerprint:
+        message = f"{args.scores} names no weight fingerprint, so nothing shows it was computed on this model"
+        fix = "recompute it with neuronedit attribute, or --force to use it anyway"
+    else:
+        message = (f"{args.scores} was computed on weights with fingerprint {fingerprint}, this "
+                   f"model's are {current} (another checkpoint of the same shape?)")
+        fix = "give the --model the scores were made on, or --force to use them anyway"
     if not args.force:
-        raise InputError(f"{message}; give the --model the scores were made on, or --force to use them anyway")
+        raise InputError(f"{message}; {fix}")
     print(f"warning: {message}; using them anyway (--force)", file=sys.stderr)
 
 
@@ -92,12 +98,20 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give exactly one of --scores FILE (select neurons) or --neurons FILE (a saved NeuronSet)")
     if args.mode == "scale" and args.factor is None:
         raise InputError("--mode scale needs --factor (e.g. 0 to suppress, 2 to amplify)")
+    if args.neurons and (args.top_k or args.rule):
+        raise InputError("--top-k and --rule select from --scores; with --neurons every neuron in the file is "
+                         "edited, so drop them")
+    for flag, value, mode in (("--factor", args.factor, "scale"), ("--means-data", args.means_data, "mean")):
+        if value is not None and args.mode != mode:
+            raise InputError(f"{flag} is for --mode {mode}; with --mode {args.mode} it would be ignored, so drop it "
+                             f"or give --mode {mode}")
     out = check_output_dir(args.out, overwrite=args.overwrite)
     neurons, provenance = selected_neurons(args)
     layers = Counter(layer for layer, _ in neurons)
     print("layers: " + ", ".join(f"L{layer}x{count}" for layer, count in sorted(layers.items())))
     lm = load_model(args.model)
-    check_fingerprint(args, lm, provenance.get("fingerprint"))
+    if args.scores:
+        check_fingerprint(args, lm, provenance.get("fingerprint"))
     if args.mode == "scale":
         edit = scale_(lm, neurons, args.factor, provenance=provenance)
     elif args.mode == "mean":

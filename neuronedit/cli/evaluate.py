@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .args import POSITIVE, add_model, add_placement, add_quiet, check_output_file, int_at_least, load_placed
+from .args import POSITIVE, add_model, add_placement, add_quiet, int_at_least, load_placed
+from .outputs import EVALUATION_FORMAT, check_output_file
 
 
 def add_parser(sub: Any) -> None:
@@ -23,6 +24,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--max-tokens", type=POSITIVE, help="score at most this many tokens of each text: corpus")
     parser.add_argument("--json", help="write the results as JSON here")
     parser.add_argument("--csv", help="write the tidy table as CSV here")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --json/--csv file (only one evaluate wrote)")
     add_quiet(parser, "no progress bars")
     add_placement(parser)
     parser.set_defaults(func=run, distributed=True)
@@ -44,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data import load
     from ..measure.evaluation import evaluate
 
-    check_output_file(args.json, flag="--json")
-    check_output_file(args.csv, flag="--csv")
+    json_out = check_output_file(args.json, flag="--json", kind="evaluation-json", overwrite=args.overwrite)
+    csv_out = check_output_file(args.csv, flag="--csv", kind="evaluation-csv", overwrite=args.overwrite)
     suites = [load(spec, bias_type=args.bias_type, split=args.split) for spec in args.data]
     lm = load_placed(args)
     result = evaluate(lm, suites, batch_size=args.batch_size, n_boot=args.n_boot, seed=args.seed,
@@ -53,12 +56,12 @@ def run(args: argparse.Namespace) -> int:
     if not is_main():
         return 0
     _print_frame(result.frame())
-    if args.json:
-        with atomic_file(args.json) as tmp:
-            tmp.write_text(json.dumps(result.to_dict(), indent=2))
-        print(f"wrote {args.json}")
-    if args.csv:
-        with atomic_file(args.csv) as tmp:
+    if json_out is not None:
+        with atomic_file(json_out) as tmp:
+            tmp.write_text(json.dumps({"format": EVALUATION_FORMAT, **result.to_dict()}, indent=2))
+        print(f"wrote {json_out}")
+    if csv_out is not None:
+        with atomic_file(csv_out) as tmp:
             result.frame().to_csv(tmp, index=False)
-        print(f"wrote {args.csv}")
+        print(f"wrote {csv_out}")
     return 0

@@ -7,7 +7,8 @@ from typing import Any
 
 from attributions.errors import InputError
 
-from .args import DEFAULT_K, POSITIVE, RULES, add_model, add_output, add_quiet, check_output_dir, int_at_least
+from .args import DEFAULT_K, POSITIVE, RULES, add_model, add_output, add_quiet, int_at_least
+from .outputs import check_output_dir
 
 DOMAINS = ("gender", "race", "religion")
 
@@ -64,13 +65,24 @@ def _from_meta(meta: dict[str, Any], scores_file: str) -> dict[str, Any]:
 
 
 def _bias_pairs(args: argparse.Namespace, located: dict[str, Any], domain: str | None) -> list[Any]:
-    """--data (filtered to the domain's bias type), else the data the scores were located on (skipped,
-    with a warning, when it is not pair data or cannot be read any more)."""
+    """--data (filtered to the domain's bias type), else the data the scores were located on when it is
+    built in (skipped, with a warning, when it is a file, not pair data or cannot be read any more: a path
+    that came from the scores file is never opened unless the user names it)."""
     import sys
+
+    from ..data import parse_spec
 
     if args.data:
         return _pairs(args.data, args.split, domain, None, "--data")
     if not located["data"]:
+        return []
+    try:
+        kind, rest = parse_spec(located["data"])
+    except ValueError:
+        kind, rest = "", ""
+    if kind != "probes" and rest != "bundled":
+        print(f"warning: no bias view: the scores were located on {located['data']}, a path their file names; "
+              f"give --data {located['data']} to read it", file=sys.stderr)
         return []
     try:
         return _pairs(located["data"], located["split"], located["bias_type"], located["limit"], "the scores' data")
@@ -82,6 +94,8 @@ def _bias_pairs(args: argparse.Namespace, located: dict[str, Any], domain: str |
 def run(args: argparse.Namespace) -> int:
     """Explain the selected neurons; write explain.html and explain.json into --out."""
     import json
+
+    from attributions.timings import split_timings, write_timings
 
     from ..data import TextCorpus, load
     from ..explain import explain
@@ -121,7 +135,9 @@ def run(args: argparse.Namespace) -> int:
     explanation.meta.update(corpus=args.corpus, data=args.data or located["data"], scores=args.scores,
                             neurons=args.neurons)
     with atomic_dir(out, overwrite=args.overwrite) as tmp:
-        (tmp / "explain.json").write_text(json.dumps(explanation.to_dict(), indent=1))
+        body, timings = split_timings(explanation.to_dict())  # durations: timings.json (attributions.timings)
+        (tmp / "explain.json").write_text(json.dumps(body, indent=1))
+        write_timings(tmp, "explain.json", timings)
         (tmp / "explain.html").write_text(cards_html(explanation, title=f"{len(neurons)} {domain} neurons of "
                                                                          f"{lm.name}"), encoding="utf-8")
     print(explanation.summary_line())

@@ -21,14 +21,16 @@ from .args import (
     add_placement,
     add_quiet,
     add_registered,
-    check_output_dir,
     int_at_least,
     load_placed,
     positive_float,
     say,
 )
+from .outputs import check_output_dir
 
 EDITS = ("zero", "mean", "unlearn")
+DOSE = (10, 50, 200)
+"""The dose-response sizes without --dose."""
 
 
 def add_parser(sub: Any) -> None:
@@ -48,7 +50,9 @@ def add_parser(sub: Any) -> None:
                    help="attribution method")
     parser.add_argument("--top-k", dest="top_k", type=POSITIVE, default=DEFAULT_K,
                         help=f"neurons removed per source in the matrix (default {DEFAULT_K})")
-    parser.add_argument("--dose", type=POSITIVE, nargs="*", default=[10, 50, 200], help="sizes for the dose-response")
+    parser.add_argument("--dose", type=POSITIVE, nargs="*",
+                        help=f"sizes for the dose-response (default {' '.join(map(str, DOSE))})")
+    parser.add_argument("--no-dose", action="store_true", help="no dose-response: only --top-k neurons")
     parser.add_argument("--mode", dest="mode", choices=EDITS, default="zero",
                         help="zero/mean: hook edit of the selected neurons; unlearn: unlearn each source's dev pairs")
     add_registered(parser, "--unlearn-method", UNLEARNING_METHOD, default=DEFAULT_UNLEARNING_METHOD,
@@ -82,6 +86,12 @@ def run(args: argparse.Namespace) -> int:
     from ..model.cache import atomic_dir
     from ..report.transfer import write_report
 
+    if args.dose == []:
+        raise InputError("--dose needs at least one size (e.g. --dose 10 200); to skip the dose-response give "
+                         "--no-dose instead")
+    if args.no_dose and args.dose:
+        raise InputError("--no-dose skips the dose-response that --dose sizes; give one of them")
+    dose = [] if args.no_dose else args.dose or list(DOSE)
     out = check_output_dir(args.out, overwrite=args.overwrite)
     if args.data != "probes":
         parse_spec(args.data)  # a bad spec fails here, before the model loads
@@ -98,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
         edit = unlearning_edit(args.unlearn_method, confine=args.confine, lr=args.lr, steps=args.steps)
     result = transfer_matrix(lm, args.domains, data=args.data, objective=args.objective, method=args.method,
-                             selection=args.rule, control=args.control, k=args.top_k, dose=args.dose, edit=edit,
+                             selection=args.rule, control=args.control, k=args.top_k, dose=dose, edit=edit,
                              ppl_text=args.ppl_text, ppl_tokens=args.ppl_tokens, max_items=args.max_items,
                              n_boot=args.n_boot, seed=args.seed, batch_size=args.batch_size, log=log)
     if not is_main():

@@ -13,12 +13,12 @@ from .args import (
     add_output,
     add_quiet,
     add_registered,
-    check_output_dir,
     int_at_least,
     non_negative_float,
     positive_float,
     text_lines,
 )
+from .outputs import check_output_dir
 
 
 def add_parser(sub: Any) -> None:

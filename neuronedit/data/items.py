@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from attributions.errors import InputError
 
-from .reading import text_chunks
+from .reading import text_chunks, text_lines
 
 __all__ = ["BBQItem", "PairItem", "StereoSetItem", "TextCorpus", "canonical_bias_type"]
 
@@ -100,7 +100,8 @@ class BBQItem:
 
 class _LazyText:
     """The ``text`` field of :class:`TextCorpus`: the string given, else the file at ``path``, read in full
-    on first use (and kept). A required field: the class-level lookup raises, so it has no default."""
+    on first use (and kept; at most :data:`~neuronedit.data.reading.MAX_TEXT_CHARS` characters).
+    A required field: the class-level lookup raises, so it has no default."""
 
     def __get__(self, corpus: TextCorpus | None, owner: type | None = None) -> str:
         if corpus is None:
@@ -122,7 +123,8 @@ class TextCorpus:
     that the bootstrap resamples.
 
     A corpus loaded from a file has ``text=None`` and ``path`` set: :meth:`chunks` streams the file,
-    so a token limit reads only what it needs, and ``.text`` reads the whole file on first use.
+    so a token limit reads only what it needs, ``.text`` reads the whole file on first use, and
+    :meth:`lines` reads it line by line.
     """
 
     if TYPE_CHECKING:  # for mypy a required field (the descriptor's class-level lookup raises: no default)
@@ -147,9 +149,14 @@ class TextCorpus:
         else:
             yield from (text[start : start + size] for start in range(0, len(text), size))
 
-    def lines(self) -> list[str]:
-        """The non-blank lines of the text, unchanged (one text per line: prompts, forget or retain sets)."""
-        return [line for line in self.text.splitlines() if line.strip()]
+    def lines(self, limit: int | None = None) -> list[str]:
+        """The first ``limit`` (default all) non-blank lines of the text, unchanged (one text per line: prompts,
+        forget or retain sets); a file is read line by line, only as far as needed, with the caps of
+        :func:`~neuronedit.data.reading.text_lines`."""
+        text = self.__dict__.get("_text")
+        if text is None:
+            return text_lines(self.path, limit)  # type: ignore[arg-type]
+        return [line for line in text.splitlines() if line.strip()][:limit]
 
     def __repr__(self) -> str:
         return f"TextCorpus(id={self.id!r}, source={self.source!r}, unit={self.unit!r}, path={self.path!r})"

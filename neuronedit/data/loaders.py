@@ -1,6 +1,6 @@
 """Loaders for the standard bias benchmarks and plain text. Malformed input raises
 :class:`DataFormatError` naming the file, the line (or JSON item) and the reason; a folder, binary or
-non-UTF-8 data, wrong JSON types and malformed CSV rows included. Every loader also reads
+non-UTF-8 data, wrong JSON types, malformed CSV rows and over-long lines or files included. Every loader also reads
 gzip-compressed files (names ending in ``.gz``) transparently, and skips a UTF-8 byte-order mark."""
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from typing import Any
 from .items import BBQItem, PairItem, StereoSetItem, TextCorpus, canonical_bias_type
 from .reading import (
     DataFormatError,
+    bounded_lines,
     check_text,
     field,
     jsonl_records,
     open_text,
+    read_whole,
     reading,
     require_file,
     text_chunks,
@@ -40,7 +42,7 @@ def _crows_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     """``(line, row)`` of every non-blank CSV row, each with exactly the header's columns."""
     rows = []
     with reading(path), open_text(path, newline="") as handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(bounded_lines(path, handle))
         try:
             header = next(reader, None)
             if header is None:
@@ -126,7 +128,7 @@ def _typed(path: Path, where: str, value: Any, kind: type, what: str) -> Any:
 def _load_stereoset_nested(path: Path) -> list[StereoSetItem]:
     try:
         with reading(path), open_text(path) as handle:
-            document = json.load(handle)
+            document = json.loads(read_whole(path, handle))
     except DataFormatError:
         raise
     except RecursionError:
@@ -169,7 +171,7 @@ _WINO_LINE = re.compile(r"^(\d+)\s+(.*)$")
 def _wino_sentences(path: Path) -> dict[int, tuple[str, int]]:
     out = {}
     with reading(path), open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
+        for number, line in enumerate(bounded_lines(path, handle), start=1):
             if not line.strip():
                 continue
             check_text(path, number, line)
@@ -231,8 +233,7 @@ def _bbq_answer_groups(path: Path, line: int, info: dict[str, Any]) -> tuple[int
 
 def _stereotyped_groups(path: Path, line: int, record: dict[str, Any]) -> list[str]:
     meta = record.get("additional_metadata")
-    if meta is None:
-        meta = {}
+    meta = {} if meta is None else meta
     if not isinstance(meta, dict):
         raise DataFormatError(path, line, f"field 'additional_metadata' must be an object, not {type_name(meta)}")
     groups = meta.get("stereotyped_groups") or []

@@ -3,6 +3,12 @@
 
 Files are UTF-8 text (a leading byte-order mark is dropped), gzip-compressed when the name ends in
 ``.gz``; :func:`text_chunks` streams a file in pieces so a caller can stop early.
+
+Every reader is capped, so that no input makes it hold more than a bounded amount of text: a line
+of a line-by-line file (prompts, forget, retain and means sets, JSONL, CSV, WinoBias) holds at most
+:data:`MAX_LINE_CHARS` characters, read with a bounded ``readline`` so a longer one is refused without
+being loaded; a file read whole (a text scored without a token limit, a text set's lines, a JSON
+document) holds at most :data:`MAX_TEXT_CHARS`.
 """
 
 from __future__ import annotations
@@ -18,8 +24,15 @@ from typing import IO, Any
 
 from attributions.errors import InputError
 
-__all__ = ["DataFormatError", "check_text", "field", "jsonl_records", "open_text", "reading", "require_file",
-           "text_chunks", "type_name"]
+__all__ = ["MAX_LINE_CHARS", "MAX_TEXT_CHARS", "DataFormatError", "bounded_lines", "check_text", "field",
+           "jsonl_records", "open_text", "read_whole", "reading", "require_file", "text_chunks", "text_lines",
+           "type_name"]
+
+MAX_LINE_CHARS = 1 << 20
+"""The longest line (in characters) that a line-by-line reader accepts."""
+MAX_TEXT_CHARS = 1 << 25
+"""The most characters read from one file as a whole (about 33 million: 130 MB of UTF-8 at most)."""
+_SPLIT = "split the file into smaller ones"
 
 
 class DataFormatError(InputError):
@@ -108,17 +121,64 @@ def check_text(path: Path, line: int | None, text: str) -> None:
                                           "the file must be UTF-8 text")
 
 
+def _too_much(path: Path, line: int | None, fix: str) -> DataFormatError:
+    return DataFormatError(path, line, f"holds more than {MAX_TEXT_CHARS:,} characters, more than is read "
+                                       f"whole; {fix}")
+
+
 def text_chunks(path: Path, size: int = 1 << 14) -> Generator[str, None, None]:
     """The text of ``path`` in pieces of up to ``size`` characters, read only as far as they are consumed.
 
     Newlines are translated to ``\\n`` as in :func:`open`; errors name the line where the bad data is.
+    Reading past :data:`MAX_TEXT_CHARS` characters is refused (a caller that stops early never gets there).
     """
-    line = 1
+    line, total = 1, 0
     with reading(path), open_text(path) as handle:
         while piece := handle.read(size):
+            total += len(piece)
+            if total > MAX_TEXT_CHARS:
+                fix = f"score only its start with --max-tokens N (max_tokens=N in Python), or {_SPLIT}"
+                raise _too_much(path, line, fix)
             check_text(path, line, piece)
             line += piece.count("\n")
             yield piece
+
+
+def bounded_lines(path: Path, handle: IO[str]) -> Iterator[str]:
+    """The lines of ``handle`` as read (ends kept), each of at most :data:`MAX_LINE_CHARS` characters:
+    a longer line is refused, naming it, after reading only that many characters of it."""
+    number = 0
+    while line := handle.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        if len(line) > MAX_LINE_CHARS and line[-1] not in "\r\n":
+            raise DataFormatError(path, number, f"the line is longer than {MAX_LINE_CHARS:,} characters; each line "
+                                                "holds one text or record: split it into shorter lines")
+        yield line
+
+
+def text_lines(path: Path, limit: int | None = None) -> list[str]:
+    """The first ``limit`` (default all) non-blank lines of the text file ``path``, without their line ends;
+    lines are split as :meth:`str.splitlines` splits the whole text, and read only as far as needed."""
+    out: list[str] = []
+    total = 0
+    with reading(path), open_text(path) as handle:
+        for number, line in enumerate(bounded_lines(path, handle), start=1):
+            total += len(line)
+            if total > MAX_TEXT_CHARS:
+                raise _too_much(path, number, f"{_SPLIT}, or use fewer lines")
+            check_text(path, number, line)
+            out += [piece for piece in line.splitlines() if piece.strip()]
+            if limit is not None and len(out) >= limit:
+                break
+    return out if limit is None else out[:limit]
+
+
+def read_whole(path: Path, handle: IO[str]) -> str:
+    """The rest of ``handle`` (a file read as one document), refused beyond :data:`MAX_TEXT_CHARS` characters."""
+    text = handle.read(MAX_TEXT_CHARS + 1)
+    if len(text) > MAX_TEXT_CHARS:
+        raise _too_much(path, None, _SPLIT)
+    return text
 
 
 def type_name(value: Any) -> str:
@@ -153,7 +213,7 @@ def field(path: Path, line: int | None, record: dict[str, Any], key: str, kind: 
 def jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for every non-blank line of a JSON-lines file."""
     with reading(path), open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
+        for number, line in enumerate(bounded_lines(path, handle), start=1):
             if not line.strip():
                 continue
             check_text(path, number, line)

@@ -23,7 +23,7 @@ from .log import EditLog
 from .masks import check_neurons
 from .record import Edit, EditError
 
-__all__ = ["commit", "require_weights_in_memory", "write_edit"]
+__all__ = ["commit", "require_finite", "require_weights_in_memory", "write_edit"]
 
 _BIAS_SWITCH = {"llama": "mlp_bias"}
 """Architectures whose config can switch MLP biases on (so a folded mean stays loadable)."""
@@ -38,6 +38,15 @@ def require_weights_in_memory(module: nn.Module, what: str = "weight edits") -> 
             "offloaded by the device_map. Load the model on devices that hold it (device_map without 'disk'/'cpu' "
             "offload), or edit activations with neuronedit.masked(), which works with offloading"
         )
+
+
+def require_finite(values: torch.Tensor, edit: Edit, cause: str) -> torch.Tensor:
+    """``values`` (new weights of ``edit``), or :class:`EditError` when any is NaN or infinite (nothing is written)."""
+    if not bool(torch.isfinite(values).all()):
+        raise EditError(f"the {edit.mode} edit would write NaN or infinite weights ({cause} overflows "
+                        f"{str(values.dtype).removeprefix('torch.')}); nothing was changed: use a smaller --factor, "
+                        "or a manifest whose numbers fit the weights")
+    return values
 
 
 def _enable_output_bias(module: nn.Module, sites: list[NeuronSite]) -> None:
@@ -59,26 +68,45 @@ def _enable_output_bias(module: nn.Module, sites: list[NeuronSite]) -> None:
     setattr(module.config, switch, True)
 
 
-def _write_dense(module: nn.Module, sites: list[NeuronSite], edit: Edit) -> None:
-    """``prune``/``zero``/``scale``/``mean``: the MLPs keep their shape."""
-    by_layer = edit.neurons.by_layer()
-    if edit.mode == "mean" and any(sites[layer].out_bias is None for layer in by_layer):
-        _enable_output_bias(module, sites)
+def _new_values(sites: list[NeuronSite], edit: Edit, by_layer: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+    """Per layer, the scaled write-out columns (``scale``) or the new output bias (``mean``), all checked
+    finite before anything is written."""
     order = {n: i for i, n in enumerate(edit.neurons)}
+    new = {}
     for layer, idx in by_layer.items():
         site = sites[layer]
         out = site.write_out  # [d_model, n_neurons] view of the down-projection
         idx = idx.to(out.device)
         if edit.mode == "scale":
             assert edit.factor is not None
-            out[:, idx] *= edit.factor
-            continue
-        if edit.mode == "mean":
+            new[layer] = require_finite(out[:, idx] * edit.factor, edit, f"factor {edit.factor:g}")
+        elif edit.mode == "mean":
             assert edit.values is not None
             values = torch.tensor([edit.values[order[(layer, int(j))]] for j in idx.tolist()], dtype=torch.float64)
+            shift = out[:, idx].double() @ values.to(out.device)
             bias = site.out_bias  # [d_model]
+            value = shift.to(out.dtype) if bias is None else bias + shift.to(bias.dtype)
+            new[layer] = require_finite(value, edit, f"a mean value of {max(edit.values, key=abs):g}")
+    return new
+
+
+def _write_dense(module: nn.Module, sites: list[NeuronSite], edit: Edit) -> None:
+    """``prune``/``zero``/``scale``/``mean``: the MLPs keep their shape."""
+    by_layer = edit.neurons.by_layer()
+    new = _new_values(sites, edit, by_layer)
+    if edit.mode == "mean" and any(sites[layer].out_bias is None for layer in by_layer):
+        _enable_output_bias(module, sites)
+    for layer, idx in by_layer.items():
+        site = sites[layer]
+        out = site.write_out
+        idx = idx.to(out.device)
+        if edit.mode == "scale":
+            out[:, idx] = new[layer]
+            continue
+        if edit.mode == "mean":
+            bias = site.out_bias
             assert bias is not None
-            bias += (out[:, idx].double() @ values.to(out.device)).to(bias.dtype)
+            bias.copy_(new[layer])
         out[:, idx] = 0
         if edit.mode in ("prune", "mean"):
             for rows, in_bias in site.read_rows():  # rows [n_neurons, d_model]

@@ -8,6 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import torch
+
 from attributions import LanguageModel
 
 from ..model.cache import atomic_dir
@@ -34,6 +36,15 @@ def _check_standard_widths(lm: LanguageModel) -> None:
         )
 
 
+def _check_finite(module: Any) -> None:
+    """Refuse to write weights holding NaN or infinite values (offloaded ``meta`` parameters are skipped)."""
+    for name, param in module.named_parameters():
+        if param.device.type != "meta" and not bool(torch.isfinite(param).all()):
+            raise EditError(f"the edited weights hold NaN or infinite values (first in {name}); nothing was "
+                            "written: the edit overflowed the weights' dtype or an unlearning run diverged, so "
+                            "redo it with a smaller factor or learning rate")
+
+
 def save_edited(model: LanguageModel, out_dir: str | os.PathLike[str], edit: Edit | None = None, *,
                 overwrite: bool = False) -> Path:
     """Write the edited model to ``out_dir``: safetensors weights, config, tokenizer and manifest.
@@ -49,7 +60,8 @@ def save_edited(model: LanguageModel, out_dir: str | os.PathLike[str], edit: Edi
 
     Raises:
         FileExistsError: ``out_dir`` exists and ``overwrite`` is False.
-        EditError: nothing to save, or per-layer MLP widths that the architecture cannot store.
+        EditError: nothing to save, per-layer MLP widths that the architecture cannot store, or NaN or
+            infinite weights.
     """
     lm = as_language_model(model)
     tokenizer = lm.tokenizer
@@ -73,6 +85,7 @@ def save_edited(model: LanguageModel, out_dir: str | os.PathLike[str], edit: Edi
         edits = history or [e for e in (edit,) if e is not None]
     with scope, atomic_dir(out_dir, overwrite=overwrite) as tmp:
         _check_standard_widths(lm)
+        _check_finite(module)
         cast("PreTrainedModel", module).save_pretrained(tmp, safe_serialization=True)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
@@ -82,5 +95,5 @@ def save_edited(model: LanguageModel, out_dir: str | os.PathLike[str], edit: Edi
                 if edit_.delta not in deltas:
                     raise EditError(f"the weight delta {edit_.delta!r} of unlearning edit {edit_.id} is not in memory")
                 (tmp / edit_.delta).write_bytes(deltas[edit_.delta])
-        save_manifest(edits, tmp / MANIFEST_NAME)
+        save_manifest(edits, tmp / MANIFEST_NAME, timings=True)  # durations: timings.json, not the manifest
     return out_dir

@@ -92,6 +92,10 @@ def add_delta(module: nn.Module, edit: Edit, directory: Path | None) -> bytes:
                                 "1-D of one length, index int64)")
         if index.numel() and (int(index.min()) < 0 or int(index.max()) >= param.numel()):
             raise ManifestError(f"the weight delta indexes outside {name!r}: another architecture?")
+        if not bool(torch.isfinite(value.to(param.dtype)).all()):
+            raise ManifestError(f"the weight delta {edit.delta} holds NaN or infinite values for {name!r}; nothing "
+                                "was changed: the unlearning run diverged or the file was made by hand, so unlearn "
+                                "again (a lower --lr)")
         updates.append((param, index, value))
     for param, index, value in updates:
         param.view(-1)[index.to(param.device)] = value.to(param.device, param.dtype)

@@ -23,7 +23,7 @@ from torch import nn
 
 from attributions import LanguageModel
 
-from .record import Edit
+from .record import Edit, EditError
 
 __all__ = ["APPLIED_KEY", "EditLog"]
 
@@ -58,7 +58,14 @@ class EditLog:
     @property
     def applied_ids(self) -> list[str]:
         """Ids of the edits already in these weights (from ``config.neuronedit_edits``), oldest first."""
-        return list(getattr(self._config, APPLIED_KEY, None) or [])
+        ids = getattr(self._config, APPLIED_KEY, None)
+        if ids is None:
+            return []
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise EditError(f"the checkpoint's config.json has {APPLIED_KEY} = {str(ids)[:60]}, not a list of edit "
+                            "ids (strings): it was changed by hand or damaged; restore it, or remove the key from a "
+                            "checkpoint that carries no edit")
+        return list(ids)
 
     @property
     def history(self) -> list[Edit]:

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +22,9 @@ from typing import Any
 
 from attributions import NeuronSet
 from attributions.errors import InputError
-from attributions.files import atomic_file
+from attributions.files import atomic_file, read_json_text
 from attributions.neuron_set import parse_neurons
+from attributions.timings import split_timings, write_timings
 
 from .._version import __version__
 
@@ -133,15 +133,13 @@ class Edit:
         except ValueError as err:
             raise ManifestError(str(err)) from None
         factor = data.get("factor")
-        if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, float))):
-            raise ManifestError(f"{where}.factor must be a number or null, not {factor!r}")
+        if factor is not None:
+            factor = _finite(factor, f"{where}.factor must be a finite number or null")
         values = data.get("values")
         if values is not None:
-            if not isinstance(values, list) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
-            ):
-                raise ManifestError(f"{where}.values must be a list of numbers or null")
-            values = tuple(float(v) for v in values)
+            if not isinstance(values, list):
+                raise ManifestError(f"{where}.values must be a list of finite numbers or null")
+            values = tuple(_finite(v, f"{where}.values must be a list of finite numbers or null") for v in values)
         for key in ("base_model", "base_fingerprint"):
             if not isinstance(data.get(key, ""), str):
                 raise ManifestError(f"{where}.{key} must be a string")
@@ -152,25 +150,49 @@ class Edit:
         if not isinstance(provenance, dict):
             raise ManifestError(f"{where}.provenance must be a JSON object")
         try:
-            edit = cls(neurons=neurons, mode=data["mode"], factor=None if factor is None else float(factor),
+            edit = cls(neurons=neurons, mode=data["mode"], factor=factor,
                        values=values, base_model=data.get("base_model", ""),
                        base_fingerprint=data["base_fingerprint"], provenance=provenance, delta=data.get("delta"),
                        delta_sha256=data.get("delta_sha256"))
         except ManifestError as err:
             raise ManifestError(f"{where}: {err}") from None
-        if "id" in data and data["id"] != edit.id:
+        if "id" not in data:
+            raise ManifestError(f"{where} lacks its 'id' (the content hash that detects hand edits): the manifest "
+                                "was changed by hand or damaged; use the neuronedit.json that `neuronedit edit`/"
+                                "`unlearn`/`apply` wrote")
+        if data["id"] != edit.id:
             raise ManifestError(f"{where}.id is {data['id']!r} but the edit's content hashes to {edit.id!r}: "
                                 "the manifest was changed by hand or damaged")
         return edit
 
 
-def save_manifest(edits: Sequence[Edit], path: str | os.PathLike[str]) -> Path:
-    """Write ``edits`` (in application order) as a manifest, atomically."""
+def _finite(value: Any, message: str) -> float:
+    """``value`` as a finite float; ``message`` (naming the field) for a bool, a non-number or one that
+    does not fit a float (a 400-digit integer)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ManifestError(f"{message}, not a {type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond 1.8e308
+        number = math.inf
+    if not math.isfinite(number):
+        raise ManifestError(f"{message}, not {'a number beyond 1.8e308' if isinstance(value, int) else value}; "
+                            "the manifest was changed by hand or damaged")
+    return number
+
+
+def save_manifest(edits: Sequence[Edit], path: str | os.PathLike[str], *, timings: bool = False) -> Path:
+    """Write ``edits`` (in application order) as a manifest, atomically: the same edits give the same bytes.
+
+    Durations in the provenance (``seconds``) are left out; with ``timings`` they go to ``timings.json``
+    beside the manifest (the rule: :mod:`attributions.timings`)."""
     path = Path(path)
-    body = {"format": MANIFEST_FORMAT, "package_version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "edits": [e.to_dict() for e in edits]}
+    body, taken = split_timings({"format": MANIFEST_FORMAT, "package_version": __version__,
+                                 "edits": [e.to_dict() for e in edits]})
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(body, indent=1))
+    if timings:
+        write_timings(path.parent, path.name, taken)
     return path
 
 
@@ -182,8 +204,8 @@ def load_manifest(path: str | os.PathLike[str]) -> list[Edit]:
     if not path.is_file():
         raise FileNotFoundError(f"no manifest at {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        data = json.loads(read_json_text(path, "manifest"))
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError, a 5000-digit integer
         raise ManifestError(f"{path} is not valid JSON ({str(err)[:200]}); it should be the neuronedit.json that "
                             "`neuronedit edit`/`unlearn` wrote") from None
     return parse_manifest(data, str(path))

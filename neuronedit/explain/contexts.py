@@ -97,11 +97,12 @@ def activations_of(lm: LanguageModel, layers: Sequence[int], ids: torch.Tensor,
 @torch.no_grad()
 def top_contexts(lm: LanguageModel, neurons: NeuronSet, windows: Sequence[Sequence[int]], *, n_top: int = 8,
                  batch_size: int = 8, progress: bool = False) -> TopContexts:
-    """Each neuron's ``n_top`` windows with the highest activation (one per window: its maximum)."""
+    """Each neuron's ``n_top`` windows with the highest activation (one per window: its maximum), so at most
+    as many as there are windows: the table kept is no wider, whatever ``n_top`` asks for."""
     by_layer = neurons.by_layer()
     order = {neuron: k for k, neuron in enumerate(neurons)}
     columns = {layer: torch.tensor([order[(layer, int(n))] for n in idx]) for layer, idx in by_layer.items()}
-    found = TopContexts.empty(len(neurons), n_top)
+    found = TopContexts.empty(len(neurons), max(1, min(n_top, len(windows))))
     start = start_token_id(lm.tokenizer)
     for first in tqdm(range(0, len(windows), batch_size), desc="top contexts", disable=not progress, unit="batch"):
         chunk = windows[first : first + batch_size]

@@ -78,7 +78,7 @@ def objective_for(kind: str, data: str | None = None, prompts: Sequence[str] = (
     if isinstance(loaded, TextCorpus):
         if kind == "pair":
             raise InputError("the pair objective needs pair data (crows, stereoset, winobias, probes), not text")
-        texts = [line.strip() for line in loaded.lines()][:limit]
+        texts = [line.strip() for line in loaded.lines(limit)]
         return ForgetLoss(texts) if kind == "forget" else LanguageModeling(texts)
     items = list(loaded)[:limit]
     if not items:

@@ -21,6 +21,7 @@ from .checks import (
     ModelLoadError,
     available_devices,
     check_device,
+    check_device_map,
     check_files,
     config_error,
     error_detail,
@@ -78,7 +79,7 @@ def _load_local(path: Path, *, dtype: torch.dtype, **kwargs: Any) -> tuple[Any, 
     """Load a checkpoint folder, checking its files first; each failure names the file and the fix."""
     import transformers
 
-    settings = read_config(path)
+    settings = read_config(path)  # its sizes are checked: nothing huge is built from them
     placement = {k: kwargs.pop(k) for k in ("device_map", "offload_folder") if k in kwargs}  # model only
     try:
         config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True, **kwargs)
@@ -234,7 +235,7 @@ def load_model(
     if device_map is None:
         device = check_device(device)
     else:
-        _check_accelerate()
+        check_device_map(device_map)  # and that accelerate is installed
         extra["device_map"] = device_map
         if offload_folder is not None:
             extra["offload_folder"] = str(offload_folder)
@@ -242,6 +243,8 @@ def load_model(
         gguf = demo_gguf_path()
         model, tokenizer, source, local = _load_gguf(gguf, dtype=dtype, **extra)
     elif path.is_file():
+        if not os.access(path, os.R_OK):
+            raise ModelLoadError(f"{path} cannot be read (permission denied); check its permissions")
         if path.suffix != ".gguf":
             raise ModelLoadError(
                 f"{path} is a file but not a .gguf file; pass a .gguf file or the directory "
@@ -256,6 +259,9 @@ def load_model(
             )
         model, tokenizer = _load_local(path, dtype=dtype, **extra)
         source, local = "dir", path
+    elif path.exists():
+        raise ModelLoadError(f"{path} is neither a file nor a folder (a pipe or a device?); pass a .gguf file or "
+                             "a checkpoint directory")
     elif _looks_like_path(text):
         not_hub = "" if text.startswith((".", "/", "~")) else f" (and '{text}' is not a hub id like 'owner/name')"
         raise ModelLoadError(f"no such file or directory: {path}{not_hub}. Check the path; "
@@ -269,14 +275,6 @@ def load_model(
         model.to(device)
     model.eval()
     return LanguageModel(model=model, tokenizer=tokenizer, name=text, source=source, path=str(local) if local else None)
-
-
-def _check_accelerate() -> None:
-    try:
-        import accelerate  # noqa: F401
-    except ImportError as err:
-        raise ModelLoadError("device_map needs the accelerate package: pip install 'neuronedit[scale]' "
-                             "(or pip install accelerate)") from err
 
 
 def _load_hub(repo_id: str, *, dtype: torch.dtype, **kwargs: Any) -> tuple[Any, Any]:

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from attributions.files import atomic_file
+from attributions.timings import split_timings
 
 from ..analysis.comparison_result import Comparison
 from .plots import save_figure
@@ -86,7 +87,7 @@ def write_compare_report(result: Comparison, out_dir: str | os.PathLike[str], *,
     descriptions = "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(d)} (saved as: "
                            f"{html.escape(result.settings['saved_as'][m])})</li>"
                            for m, d in result.settings["descriptions"].items())
-    settings = json.dumps(result.settings, indent=1, default=str)
+    settings = json.dumps(split_timings(result.settings)[0], indent=1, default=str)  # durations: timings.json
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>neuronedit method comparison</title>
 <style>{_STYLE}</style></head><body>
 <h1>Debiasing methods side by side: {html.escape(str(result.settings.get('model', '')))}</h1>
@@ -103,7 +104,7 @@ method was fitted on, and StereoSet's LMS.</p>
 {f'<p>Command: <code>{html.escape(command)}</code></p>' if command else ''}
 <pre>{html.escape(settings)}</pre>
 <p class="note">Files: comparison.csv (every suite and method), comparison_table.csv, comparison.json,
-figures as PNG and SVG.</p>
+figures as PNG and SVG; timings.json holds how long the run took (the only file that differs between runs).</p>
 </body></html>
 """
     target = out / "compare.html"

@@ -17,22 +17,34 @@ import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
+from attributions.files import atomic_file
+
 from ..analysis.transfer_result import TransferResult
 
 __all__ = ["dose_response", "layer_histogram", "overlap_heatmap", "save_figure", "transfer_heatmap"]
 
 
+_SVG_HASH_SALT = "neuronedit"
+"""Seeds the ids of an SVG's clip paths and images (matplotlib draws random ones without it)."""
+_METADATA: dict[str, dict[str, Any]] = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None},
+                                        "png": {}}
+"""Per format, metadata left out of the file: no date (a PNG carries none)."""
+
+
 def save_figure(fig: Figure, path: str | os.PathLike[str] | None,
                 formats: Sequence[str] = ("png", "svg")) -> list[Path]:
-    """Write ``fig`` as ``path.<format>`` for each format (nothing when ``path`` is None)."""
+    """Write ``fig`` as ``path.<format>`` for each format (nothing when ``path`` is None), atomically.
+
+    The one place figures are saved: the same figure gives the same bytes (a fixed SVG hash salt,
+    no date; see :mod:`attributions.timings`)."""
     if path is None:
         return []
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for fmt in formats:
         target = path.with_suffix(f".{fmt}")
-        fig.savefig(target, dpi=150, bbox_inches="tight")
+        with matplotlib.rc_context({"svg.hashsalt": _SVG_HASH_SALT}), atomic_file(target) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight", metadata=_METADATA.get(fmt))
         written.append(target)
     return written
 

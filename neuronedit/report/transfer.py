@@ -16,6 +16,7 @@ import pandas as pd
 
 from attributions.errors import InputError
 from attributions.files import atomic_file
+from attributions.timings import split_timings, write_timings
 
 from ..analysis.transfer_result import TransferResult
 from .plots import all_figures
@@ -102,8 +103,10 @@ def _explanations(explanations: Mapping[str, Explanation] | None, out: Path) -> 
                          for c in explanation.cards)
         parts.append(f"<h3>{html.escape(domain)}</h3><p>{html.escape(explanation.summary_line())} "
                      f"(<a href='{name}'>all cards</a>)</p><p class='note'>{links}</p>")
+    body, timings = split_timings({d: e.to_dict() for d, e in explanations.items()})
     with atomic_file(out / "explain.json") as tmp:
-        tmp.write_text(json.dumps({d: e.to_dict() for d, e in explanations.items()}, indent=1))
+        tmp.write_text(json.dumps(body, indent=1))
+    write_timings(out, "explain.json", timings)
     return "".join(parts)
 
 
@@ -121,7 +124,7 @@ def write_report(result: TransferResult, out_dir: str | os.PathLike[str], *, com
     figures = all_figures(result, out)
     for fig in figures.values():
         plt.close(fig)
-    settings = json.dumps(result.settings, indent=1, default=str)
+    settings = json.dumps(split_timings(result.settings)[0], indent=1, default=str)  # durations: timings.json
     summary = "".join(f"<li>{html.escape(line)}</li>" for line in result.summary())
     matrices = "".join(f"<h2>Transfer matrix: {html.escape(b)}</h2>{_image(out / f'transfer_heatmap_{b}.png')}"
                        f"{_cells_table(result, b)}" for b in result.benchmarks)
@@ -152,7 +155,7 @@ are accuracies to keep; perplexity is on real text held out from neuron selectio
 {f'<p>Command: <code>{html.escape(command)}</code></p>' if command else ''}
 <pre>{html.escape(settings)}</pre>
 <p class="note">Files: effects.csv (every cell and k), overlap.csv, layers.csv, results.json, figures as
-PNG and SVG.</p>
+PNG and SVG; timings.json holds how long the run took (the only file that differs between runs).</p>
 </body></html>
 """
     target = out / "report.html"

@@ -11,13 +11,14 @@ import torch
 from tqdm.auto import tqdm
 
 from attributions import LanguageModel, PairPreference
+from attributions.errors import InputError
 from attributions.forward import Batch, collate, max_positions, row_values
 
 from .confine import trainable
 from .losses import LOSSES, kl_to_reference, nll, term_log_probs
 from .prepare import UnlearnData
 
-__all__ = ["Settings", "StopRules", "preference", "run"]
+__all__ = ["Settings", "StopRules", "preference", "restore", "run"]
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ def _reference_log_probs(model: torch.nn.Module, rows: list[Any], pad: int, batc
 
 
 @torch.no_grad()
-def _restore(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+def restore(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Copy ``state`` (a snapshot of some parameters, by name) back into ``model``."""
     for name, p in model.named_parameters():
         if name in state:
             p.copy_(state[name])
@@ -122,13 +124,23 @@ def _stop_reason(history: list[dict[str, float]], rules: StopRules) -> tuple[str
     return None
 
 
+def _require_finite(entry: dict[str, float], step: int, settings: Settings) -> dict[str, float]:
+    """``entry``, or :class:`InputError` when a value in it is NaN or infinite (the run diverged)."""
+    bad = next((key for key, value in entry.items() if not math.isfinite(value)), None)
+    if bad is not None:
+        raise InputError(f"unlearning diverged at step {step}: the {bad.replace('_', ' ')} is {entry[bad]}; lower "
+                         f"the learning rate (--lr, now {settings.lr:g}) and run again; the weights were restored")
+    return entry
+
+
 def run(lm: LanguageModel, data: UnlearnData, settings: Settings, rules: StopRules, *,
         masks: dict[torch.nn.Parameter, torch.Tensor] | None = None, knowledge: list[Any] | None = None,
         progress: bool = False, desc: str = "unlearn") -> tuple[list[dict[str, float]], str]:
     """Train in place until ``settings.steps`` or a stopping rule; returns the checks and why it stopped.
 
     ``masks`` confine the update to masked entries (see :func:`~neuronedit.unlearn.confine.neuron_masks`).
-    A rule that rolls back restores the parameters of the previous check.
+    A rule that rolls back restores the parameters of the previous check. A NaN or infinite loss or
+    check raises :class:`InputError` (the caller restores the weights).
     """
     model, pad = lm.model, lm.pad_id
     use_retain = settings.retain_weight > 0 or settings.kl_weight > 0
@@ -158,15 +170,16 @@ def run(lm: LanguageModel, data: UnlearnData, settings: Settings, rules: StopRul
                     loss = loss + settings.retain_weight * nll(lp, rbatch)
                 if settings.kl_weight > 0:
                     loss = loss + settings.kl_weight * kl_to_reference(lp, torch.cat([reference[i] for i in ridx]))
+            _require_finite({"loss": float(loss.detach())}, step, settings)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             if step % settings.eval_every and step != settings.steps:
                 continue
-            history.append(check(step))
+            history.append(_require_finite(check(step), step, settings))
             verdict = _stop_reason(history, rules)
             if verdict is not None and verdict[1]:
-                _restore(model, last_good)
+                restore(model, last_good)
             if verdict is not None:
                 stopped = verdict[0]
                 break
@@ -185,7 +198,8 @@ def _checker(lm: LanguageModel, data: UnlearnData, rules: StopRules,
     def check(step: int) -> dict[str, float]:
         entry = {"step": step, "forget_logprob": round(_mean_term_logprob(lm.model, data.forget_rows, lm.pad_id), 4)}
         if data.monitor_rows:
-            entry["retain_ppl"] = round(math.exp(-_mean_term_logprob(lm.model, data.monitor_rows, lm.pad_id)), 4)
+            retain_nll = -_mean_term_logprob(lm.model, data.monitor_rows, lm.pad_id)
+            entry["retain_ppl"] = round(math.exp(retain_nll), 4) if retain_nll < 700 else math.inf  # no OverflowError
         if rules.guard and data.pairs is not None:
             entry["held_in_bias"] = round(preference(lm, data.pairs), 2)
         if knowledge:

@@ -19,7 +19,7 @@ from ..edits.log import EditLog
 from ..edits.masks import check_neurons
 from ..edits.record import Edit
 from .confine import neuron_masks
-from .loop import Settings, StopRules, preference, run
+from .loop import Settings, StopRules, preference, restore, run
 from .prepare import UNLEARNING_METHODS, UnlearnMethod, forget_objectives, prepare
 
 __all__ = ["UNLEARNING_METHODS", "UnlearnMethod", "unlearn"]
@@ -106,6 +106,9 @@ def unlearn(
     try:
         history, stopped = run(lm, data, settings, rules, masks=masks, knowledge=knowledge_pairs,
                                progress=progress, desc=f"unlearn ({method})")
+    except InputError:  # the run diverged: no half-trained weights are left behind
+        restore(model, tracked)
+        raise
     finally:
         model.train(was_training)
     delta = make_delta(tracked, model)

@@ -33,8 +33,9 @@ def test_atomic_file_has_one_home():
 def test_success_replaces_the_target_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "sub" / "out.json"  # the folder is created
     with files.atomic_file(target) as tmp:
-        assert tmp.parent == target.parent and not tmp.exists()
-        assert re.fullmatch(rf"\.out\.json\.tmp-{os.getpid()}-[0-9a-f]+", tmp.name), tmp.name
+        assert tmp.parent.parent == target.parent and tmp.name == target.name and not tmp.exists()
+        assert re.fullmatch(rf"\.out\.json\.tmp-{os.getpid()}-\w+", tmp.parent.name), tmp.parent.name
+        assert (tmp.parent / files.MARKER).is_file(), "the temporary folder carries the toolkit's marker"
         tmp.write_text("new")
         assert not target.exists(), "the target appears only when the block succeeds"
     assert target.read_text() == "new"
@@ -81,17 +82,37 @@ def test_a_folder_is_refused(tmp_path):
         pass
 
 
+def _marked(path):
+    path.mkdir()
+    (path / files.MARKER).write_text("")
+    (path / "out.json").write_text("part")
+    return path
+
+
 def test_temporaries_of_killed_writes_are_removed_those_of_live_ones_kept(tmp_path):
     target = tmp_path / "out.json"
-    dead = tmp_path / f".out.json.tmp-{DEAD_PID}"  # the name older versions used
-    dead_new = tmp_path / f".out.json.tmp-{DEAD_PID}-abcd1234"
-    live = tmp_path / f".out.json.tmp-{os.getppid()}-abcd1234"  # our parent: running
-    other = tmp_path / f".other.json.tmp-{DEAD_PID}-x"  # another target's
-    for path in (dead, dead_new, live, other):
-        path.write_text("part")
+    dead = _marked(tmp_path / f".out.json.tmp-{DEAD_PID}-abcd1234")
+    live = _marked(tmp_path / f".out.json.tmp-{os.getppid()}-abcd1234")  # our parent: running
+    other = _marked(tmp_path / f".other.json.tmp-{DEAD_PID}-x")  # another target's
     with files.atomic_file(target) as tmp:
         tmp.write_text("whole")
+    assert not dead.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.json", live.name, other.name])
+
+
+def test_cleaning_leaves_the_users_look_alikes(tmp_path):
+    """A file or an unmarked folder of the user's with a temporary's name is never deleted or moved."""
+    target = tmp_path / "out"
+    mine = [tmp_path / f".out.tmp-{DEAD_PID}-notes", tmp_path / f".out.old-{DEAD_PID}"]
+    mine[0].write_text("my notes")
+    mine[1].mkdir()
+    (mine[1] / "thesis.tex").write_text("mine")
+    assert files.clean_stale(target) == []
+    assert mine[0].read_text() == "my notes" and (mine[1] / "thesis.tex").read_text() == "mine"
+    assert not target.exists(), "an unmarked .old- folder is not renamed into the missing target"
+    with files.atomic_file(target) as tmp:
+        tmp.write_text("new")
+    assert all(p.exists() for p in mine)
 
 
 def _fail_after_writing(monkeypatch, module):
@@ -144,3 +165,17 @@ def test_partial_sums_save_is_atomic(tmp_path, monkeypatch):
         state.save()
     assert state.path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [state.path.name]
+
+
+@pytest.mark.parametrize("reader", ["neuron set", "manifest"])
+def test_a_json_file_too_large_is_refused_before_it_is_read(reader, tmp_path, monkeypatch):
+    from attributions.errors import InputError
+    from neuronedit.edits import load_manifest
+
+    path = tmp_path / "big.json"
+    path.write_text(" " * 2000 + "{}")
+    monkeypatch.setattr(files, "MAX_JSON_BYTES", 1000)
+    monkeypatch.setattr(type(path), "read_text", lambda *a, **k: pytest.fail("read whole"))
+    load = NeuronSet.load if reader == "neuron set" else load_manifest
+    with pytest.raises(InputError, match=rf"2,002 bytes, more than a {reader} can be \(at most 1,000\)"):
+        load(path)

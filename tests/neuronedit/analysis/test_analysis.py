@@ -13,6 +13,7 @@ from tiny_models import tiny_model_dir
 
 from attributions import NeuronSet, PairPreference, attribute
 from attributions.selection import DEFAULT_RULE, select
+from attributions.timings import split_timings
 from neuronedit import evaluate, masked
 from neuronedit.analysis import TransferResult, domains_from, edit_effects, random_like, spearman, transfer_matrix
 from neuronedit.data import Dataset
@@ -134,7 +135,9 @@ def test_result_save_load_and_plots(result, tmp_path):
     result.save(tmp_path)
     again = TransferResult.load(tmp_path)
     pd.testing.assert_frame_equal(again.effects, result.effects, check_dtype=False)
-    assert again.selected == result.selected and again.settings == result.settings
+    assert again.selected == result.selected and again.settings == split_timings(result.settings)[0]
+    assert json.loads((tmp_path / "timings.json").read_text()) == {
+        "results.json": {"settings": {"seconds": result.settings["seconds"]}}}  # durations stay out of the results
     assert pd.read_csv(tmp_path / "effects.csv").shape == result.effects.shape
 
     fig = transfer_heatmap(result, tmp_path / "heat")

@@ -57,3 +57,16 @@ def test_building_the_parser_imports_no_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("argv", [["edit", "--mode", "bogus", "--out", "x"], ["bogus"],
+                                  ["edit", "--out", "x", "--top-k"],
+                                  ["evaluate", "--n-boot", "3", "--data", "probes:gender"], ["transfer"]])
+def test_a_refused_argument_is_one_line_with_the_fix(argv, capsys):
+    from neuronedit.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "error:" in err and "--help`" in err and "usage:" not in err, err

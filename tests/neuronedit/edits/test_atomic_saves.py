@@ -87,12 +87,13 @@ def test_killed_save_leaves_no_partial_checkpoint_and_keeps_previous(tmp_path):
 
 
 def test_stale_temporaries_of_live_processes_are_kept_and_a_moved_aside_version_comes_back(tmp_path):
-    from attributions.files import clean_stale
-    from neuronedit.model.cache import MARKER, atomic_dir
+    from attributions.files import MARKER, clean_stale
+    from neuronedit.model.cache import atomic_dir
 
     target = tmp_path / "out"
     live = tmp_path / f".out.tmp-{os.getppid()}-abc"  # a write still running (our parent process)
     live.mkdir()
+    (live / MARKER).write_text("")
     dead_pid = 2**22 + 12345  # above the default pid_max: no such process
     moved = tmp_path / f".out.old-{dead_pid}"  # killed between the two renames of an overwrite
     moved.mkdir()
@@ -100,6 +101,7 @@ def test_stale_temporaries_of_live_processes_are_kept_and_a_moved_aside_version_
     (moved / "weights").write_text("previous")
     other = tmp_path / f".other.tmp-{dead_pid}-x"  # another target's temporary: not ours to touch
     other.mkdir()
+    (other / MARKER).write_text("")
     clean_stale(target)
     assert (target / "weights").read_text() == "previous" and live.is_dir() and other.is_dir()
     with atomic_dir(target, overwrite=True) as tmp:
