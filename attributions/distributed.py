@@ -76,6 +76,8 @@ def init_from_env(backend: str | None = None) -> bool:
         return False
     if not dist.is_available():
         raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed support")
+    for name in ("RANK", "LOCAL_RANK"):  # torch would raise a bare ValueError on a malformed value
+        env_int(name, 0)
     backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
     if backend == "nccl":
         torch.cuda.set_device(env_int("LOCAL_RANK", 0))

@@ -93,6 +93,10 @@ class PartialSums:
                       metadata={"format": _FORMAT, "key": self.key, "done": json.dumps(self.done)})
 
 
+_NON_NEGATIVE = ("n", "sumsq", "pos", "neg", "count")
+"""Sums that are counts or squares in every run (attributions.engine): a negative one was tampered with."""
+
+
 def _restore(path: Path, header: dict[str, str], sums: dict[str, torch.Tensor],
              batches: Collection[int] | None) -> list[int]:
     """Copy the saved sums of ``path`` into ``sums`` (same names, shapes and dtypes) and return its ``done``."""
@@ -119,6 +123,10 @@ def _restore(path: Path, header: dict[str, str], sums: dict[str, torch.Tensor],
         if got.shape != tensor.shape or got.dtype != tensor.dtype:
             raise CheckpointMismatch(f"{path}: sum {name!r} is {got.dtype} {list(got.shape)}, expected "
                                      f"{tensor.dtype} {list(tensor.shape)}; {fix}")
+        if got.is_floating_point() and not bool(torch.isfinite(got).all()):
+            raise CheckpointMismatch(f"{path}: sum {name!r} holds NaN or infinite values, which no run saves; {fix}")
+        if name in _NON_NEGATIVE and bool((got < 0).any()):
+            raise CheckpointMismatch(f"{path}: sum {name!r} is negative, which no run saves; {fix}")
     for name, tensor in sums.items():
         tensor.copy_(loaded[name])
     return done

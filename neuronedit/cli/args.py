@@ -26,7 +26,8 @@ from typing import Any, NoReturn
 from attributions.errors import InputError
 
 __all__ = ["ATTRIBUTION_METHOD", "CONTROLS", "DEBIAS_METHOD", "DEFAULT_ATTRIBUTION_METHOD", "DEFAULT_CONTROL",
-           "DEFAULT_K", "DEFAULT_RULE", "DEFAULT_UNLEARNING_METHOD", "DTYPES", "OBJECTIVES", "POSITIVE", "RULES",
+           "DEFAULT_K", "DEFAULT_RULE", "DEFAULT_UNLEARNING_METHOD", "DTYPES", "MAX_BOOT", "MAX_STEPS", "OBJECTIVES",
+           "POSITIVE", "RULES",
            "SPANS", "UNLEARNING_METHOD", "Parser", "RegisteredName", "add_control", "add_location_options", "add_model",
            "add_output", "add_placement", "add_quiet", "add_registered",
            "finite_float", "int_at_least", "load_placed", "non_negative_float", "positive_float", "say", "text_lines"]
@@ -114,8 +115,8 @@ def add_registered(parser: argparse.ArgumentParser, flag: str, names: Registered
                              f"{names.module}.{names.registry}{shown}")
 
 
-def int_at_least(low: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= ``low``."""
+def int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low`` (and <= ``high``: a bound on what a run can allocate)."""
 
     def parse(text: str) -> int:
         try:
@@ -124,6 +125,8 @@ def int_at_least(low: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:,}, not {text[:20]}")
         return value
 
     parse.__name__ = f"integer >= {low}"
@@ -131,6 +134,10 @@ def int_at_least(low: int) -> Callable[[str], int]:
 
 
 POSITIVE = int_at_least(1)
+MAX_BOOT = 100_000
+"""The most bootstrap resamples a command takes (each holds one resampled index row per item)."""
+MAX_STEPS = 100_000
+"""The most integration or training steps a command takes."""
 
 
 def finite_float(text: str) -> float:
@@ -208,7 +215,7 @@ def add_location_options(parser: argparse.ArgumentParser, max_items: str) -> Non
     parser.add_argument("--rule", default=DEFAULT_RULE, choices=RULES, help=f"selection rule (default {DEFAULT_RULE})")
     add_control(parser)
     parser.add_argument("--max-items", type=int_at_least(2), help=max_items)
-    parser.add_argument("--n-boot", type=int_at_least(10), default=1000, help="bootstrap resamples")
+    parser.add_argument("--n-boot", type=int_at_least(10, MAX_BOOT), default=1000, help="bootstrap resamples")
     parser.add_argument("--seed", type=int_at_least(0), default=0)
     parser.add_argument("--batch-size", type=POSITIVE, default=16)
 

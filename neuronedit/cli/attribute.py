@@ -11,6 +11,7 @@ from .args import (
     ATTRIBUTION_METHOD,
     DEFAULT_ATTRIBUTION_METHOD,
     DEFAULT_CONTROL,
+    MAX_STEPS,
     OBJECTIVES,
     POSITIVE,
     SPANS,
@@ -46,7 +47,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--b", default=" she", help="contrast objective: second token")
     parser.add_argument("--limit", type=POSITIVE, help="use at most this many inputs")
     parser.add_argument("--batch-size", type=POSITIVE, default=16)
-    parser.add_argument("--steps", type=POSITIVE, default=20, help="integration steps (integrated_gradients, ig2)")
+    parser.add_argument("--steps", type=int_at_least(1, MAX_STEPS), default=20,
+                        help="integration steps (integrated_gradients, ig2)")
     parser.add_argument("--internal-batch-size", type=POSITIVE, default=64,
                         help="rows per forward pass for integrated-gradient steps and ablations (bounds memory)")
     parser.add_argument("--checkpoint", help="folder for partial sums: a killed run restarted with the same "

@@ -7,7 +7,8 @@ One rule for every output (``--out``, ``--json``, ``--csv``):
   an ``evaluate`` JSON or CSV), recognised from its first bytes;
 - an output never equals, nor (a folder) contains, a file or folder the same run reads; two outputs
   of one run are never the same file;
-- ``~`` is expanded once, here, and the command writes to the path checked (``args`` is updated);
+- ``~`` is expanded once, here, in outputs and plain path flags, so the command reads and writes the
+  paths checked (``args`` is updated);
 - the name leaves room for the temporary the atomic write puts beside it, and the nearest existing
   folder above it is writable.
 """
@@ -31,6 +32,8 @@ __all__ = ["EVALUATION_CSV_HEADER", "EVALUATION_FORMAT", "OUTPUT_FLAGS", "check_
 OUTPUT_FLAGS = ("out", "json", "csv")
 """The attributes of parsed arguments that name outputs; every other path-valued one is an input."""
 _WORK_FLAGS = {"checkpoint", "offload_folder"}  # read and written by the run: neither input nor output
+_PATH_FLAGS = ("neurons", "scores", "manifest", "checkpoint", "offload_folder", "device_map", "dest", "model")
+"""Flags whose value is a plain path (``KIND:PATH`` specs expand ``~`` where they are read)."""
 _TEMPORARY_ROOM = 40  # bytes of ".NAME.tmp-PID-TOKEN" around NAME (attributions.files)
 
 EVALUATION_FORMAT = "neuronedit-evaluation"
@@ -152,7 +155,11 @@ def _named_paths(value: object) -> Iterator[Path]:
 
 
 def check_run_paths(args: argparse.Namespace) -> None:
-    """Refuse outputs that would replace an input of the same run, or each other; expand ``~`` in them."""
+    """Expand ``~`` in every path flag; refuse outputs that would replace an input of the run, or each other."""
+    for name in _PATH_FLAGS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(args, name, os.path.expanduser(value))
     outputs: dict[str, Path] = {}
     for name in OUTPUT_FLAGS:
         value = getattr(args, name, None)

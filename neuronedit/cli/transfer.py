@@ -12,6 +12,7 @@ from .args import (
     DEFAULT_ATTRIBUTION_METHOD,
     DEFAULT_K,
     DEFAULT_UNLEARNING_METHOD,
+    MAX_STEPS,
     POSITIVE,
     SPANS,
     UNLEARNING_METHOD,
@@ -31,6 +32,10 @@ from .outputs import check_output_dir
 EDITS = ("zero", "mean", "unlearn")
 DOSE = (10, 50, 200)
 """The dose-response sizes without --dose."""
+
+
+UNLEARN_LR, UNLEARN_STEPS = 1e-5, 40
+"""The learning rate and steps of ``--mode unlearn`` unless given."""
 
 
 def add_parser(sub: Any) -> None:
@@ -55,11 +60,12 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--no-dose", action="store_true", help="no dose-response: only --top-k neurons")
     parser.add_argument("--mode", dest="mode", choices=EDITS, default="zero",
                         help="zero/mean: hook edit of the selected neurons; unlearn: unlearn each source's dev pairs")
-    add_registered(parser, "--unlearn-method", UNLEARNING_METHOD, default=DEFAULT_UNLEARNING_METHOD,
-                   help="with --mode unlearn")
+    add_registered(parser, "--unlearn-method", UNLEARNING_METHOD, default=None,
+                   help=f"with --mode unlearn (default {DEFAULT_UNLEARNING_METHOD})")
     parser.add_argument("--confine", action="store_true", help="with --mode unlearn: only the selected neurons change")
-    parser.add_argument("--lr", type=positive_float, default=1e-5, help="with --mode unlearn")
-    parser.add_argument("--steps", type=POSITIVE, default=40, help="with --mode unlearn")
+    parser.add_argument("--lr", type=positive_float, help=f"with --mode unlearn (default {UNLEARN_LR})")
+    parser.add_argument("--steps", type=int_at_least(1, MAX_STEPS),
+                        help=f"with --mode unlearn (default {UNLEARN_STEPS})")
     parser.add_argument("--ppl-text", default="text:bundled",
                         help="real text for perplexity (default text:bundled, WikiText-2 validation, never used to "
                              "select)")
@@ -92,6 +98,13 @@ def run(args: argparse.Namespace) -> int:
     if args.no_dose and args.dose:
         raise InputError("--no-dose skips the dose-response that --dose sizes; give one of them")
     dose = [] if args.no_dose else args.dose or list(DOSE)
+    unlearn_flags = {"--unlearn-method": args.unlearn_method, "--lr": args.lr, "--steps": args.steps,
+                     "--confine": args.confine or None}
+    given = [flag for flag, value in unlearn_flags.items() if value is not None]
+    if given and args.mode != "unlearn":
+        raise InputError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --mode unlearn; with --mode "
+                         f"{args.mode} {'it' if len(given) == 1 else 'they'} would be ignored, so drop "
+                         f"{'it' if len(given) == 1 else 'them'} or give --mode unlearn")
     out = check_output_dir(args.out, overwrite=args.overwrite)
     if args.data != "probes":
         parse_spec(args.data)  # a bad spec fails here, before the model loads
@@ -106,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     if args.mode == "unlearn":
         from ..unlearn import unlearning_edit
 
-        edit = unlearning_edit(args.unlearn_method, confine=args.confine, lr=args.lr, steps=args.steps)
+        edit = unlearning_edit(args.unlearn_method or DEFAULT_UNLEARNING_METHOD, confine=args.confine,
+                               lr=args.lr or UNLEARN_LR, steps=args.steps or UNLEARN_STEPS)
     result = transfer_matrix(lm, args.domains, data=args.data, objective=args.objective, method=args.method,
                              selection=args.rule, control=args.control, k=args.top_k, dose=dose, edit=edit,
                              ppl_text=args.ppl_text, ppl_tokens=args.ppl_tokens, max_items=args.max_items,

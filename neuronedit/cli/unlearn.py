@@ -7,6 +7,7 @@ from typing import Any
 
 from .args import (
     DEFAULT_UNLEARNING_METHOD,
+    MAX_STEPS,
     POSITIVE,
     UNLEARNING_METHOD,
     add_model,
@@ -38,7 +39,7 @@ def add_parser(sub: Any) -> None:
                         help="weight of KL to the original model on retain text")
     parser.add_argument("--neurons", help="a saved NeuronSet: confine the update to these neurons")
     parser.add_argument("--lr", type=positive_float, default=1e-5)
-    parser.add_argument("--steps", type=POSITIVE, default=40)
+    parser.add_argument("--steps", type=int_at_least(1, MAX_STEPS), default=40)
     parser.add_argument("--batch-size", type=POSITIVE, default=8)
     parser.add_argument("--eval-every", type=POSITIVE, default=10)
     parser.add_argument("--max-retain-ppl-increase", type=positive_float, default=0.05,

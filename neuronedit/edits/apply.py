@@ -43,9 +43,9 @@ def require_weights_in_memory(module: nn.Module, what: str = "weight edits") -> 
 def require_finite(values: torch.Tensor, edit: Edit, cause: str) -> torch.Tensor:
     """``values`` (new weights of ``edit``), or :class:`EditError` when any is NaN or infinite (nothing is written)."""
     if not bool(torch.isfinite(values).all()):
-        raise EditError(f"the {edit.mode} edit would write NaN or infinite weights ({cause} overflows "
-                        f"{str(values.dtype).removeprefix('torch.')}); nothing was changed: use a smaller --factor, "
-                        "or a manifest whose numbers fit the weights")
+        raise EditError(f"the {edit.mode} edit {edit.id} would write NaN or infinite weights ({cause} overflows "
+                        f"{str(values.dtype).removeprefix('torch.')}); nothing was changed: use a smaller factor "
+                        "(edit --factor), or fix the manifest entry whose numbers do not fit the weights")
     return values
 
 

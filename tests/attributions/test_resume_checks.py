@@ -43,6 +43,10 @@ def test_a_good_checkpoint_is_restored(tmp_path: Path) -> None:
     (_sums(), {"done": '"abc"'}, "'done' must be a list of distinct batch indices, not \"abc\""),
     (_sums(), {"done": "[0, 0]"}, "'done' must be a list of distinct batch indices"),
     (_sums(), {"done": "[0, 7]"}, r"'done' names batches this run does not have \(\[7\]\)"),
+    ({"sum": torch.full((2, 3), float("nan"), dtype=torch.float64), "count": torch.ones(2, 3, dtype=torch.float64)},
+     {"done": "[0]"}, "sum 'sum' holds NaN or infinite values"),
+    ({"sum": torch.ones(2, 3, dtype=torch.float64), "count": -torch.ones(2, 3, dtype=torch.float64)},
+     {"done": "[0]"}, "sum 'count' is negative"),
 ])
 def test_a_tampered_checkpoint_is_refused_with_the_file(tmp_path: Path, tensors: dict[str, torch.Tensor],
                                                        header: dict[str, str], message: str) -> None:
@@ -63,3 +67,13 @@ def test_world_size_must_be_a_whole_number(monkeypatch: pytest.MonkeyPatch) -> N
     assert env_int("WORLD_SIZE", 1) == 3
     monkeypatch.delenv("WORLD_SIZE")
     assert env_int("WORLD_SIZE", 1) == 1
+
+
+def test_a_malformed_rank_is_refused_before_torch_sees_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from attributions import distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "x")
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda **kw: pytest.fail("reached torch"))
+    with pytest.raises(InputError, match="environment variable RANK is 'x'"):
+        distributed.init_from_env()

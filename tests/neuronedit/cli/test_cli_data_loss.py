@@ -128,3 +128,16 @@ def test_a_read_only_toolkit_folder_is_refused_not_half_replaced(tmp_path, monke
         locked.chmod(0o755)
     assert (target / "sub" / "weights").read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no .old- copy is left behind"
+
+
+def test_a_tilde_in_an_input_path_flag_is_the_home_folder(model_dir, tmp_path, run_cli, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "n.json").write_text(json.dumps({"format": "neuronedit.neuronset/1", "neurons": [[0, 1]]}))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    code, err = run_cli(["edit", "--model", str(model_dir), "--neurons", "~/n.json", "--out", "~/edited", "--quiet"])
+    assert code == 0, err
+    assert (home / "edited" / "neuronedit.json").is_file() and not (tmp_path / "~").exists()
+    code, err = run_cli(["apply", "--model", str(model_dir), "--manifest", "~/edited", "--out", "~/again", "--quiet"])
+    assert code == 0 and (home / "again").is_dir(), err

@@ -153,6 +153,9 @@ def test_transfer_refuses_dose_without_sizes_and_pair_data_as_perplexity_text(mo
             str(tmp_path / "o"), "--quiet"]
     _refused(run_cli([*base, "--dose"]), "--dose", "--no-dose")
     _refused(run_cli([*base, "--ppl-text", "probes:gender"]), "--ppl-text", "text:PATH")
+    _refused(run_cli([*base, "--confine"]), "--confine is for --mode unlearn", "drop it")
+    _refused(run_cli([*base, "--lr", "0.1", "--unlearn-method", "gradient_ascent"]), "--unlearn-method, --lr are",
+             "--mode unlearn")
     assert not (tmp_path / "o").exists()
 
 
