@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from harness_tasks import write_pairs_task
 from locations import REPO
 from tiny_models import tiny_model_dir
 
@@ -46,23 +47,7 @@ def _crows_file(path: Path) -> Path:
 def _task(folder: Path, items: Dataset) -> str:
     """A local multiple-choice task over ``items``: choice 0 is the more-biased side (harness accuracy =
     share of pairs whose more-biased side has the higher log-likelihood)."""
-    data = folder / "pairs.jsonl"
-    data.write_text("".join(json.dumps({"more": i.more, "less": i.less}) + "\n" for i in items))
-    (folder / "pairs.yaml").write_text(f"""task: neuronedit_pairs
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: ""
-target_delimiter: ""
-doc_to_choice: "{{{{[more, less]}}}}"
-doc_to_target: 0
-metric_list:
-  - metric: acc
-""")
-    return "neuronedit_pairs"
+    return write_pairs_task(folder, [(i.more, i.less) for i in items])
 
 
 def _harness(model, folder: Path) -> tuple[float, np.ndarray]:

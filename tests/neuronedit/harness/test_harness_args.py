@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness_tasks import write_pairs_task
 from locations import REPO
 from tiny_models import tiny_model_dir
 
@@ -36,22 +37,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A tiny checkpoint, a local one-item task, and good and bad edit and neuron files for it."""
     root = tmp_path_factory.mktemp("harness")
     checkpoint = tiny_model_dir(root / "tiny")
-    (root / "pairs.jsonl").write_text(json.dumps({"more": "the nurse said that she was home",
-                                                  "less": "the nurse said that he was home"}) + "\n")
-    (root / "pairs.yaml").write_text(f"""task: neuronedit_pairs
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {root / 'pairs.jsonl'}
-test_split: test
-output_type: multiple_choice
-doc_to_text: ""
-target_delimiter: ""
-doc_to_choice: "{{{{[more, less]}}}}"
-doc_to_target: 0
-metric_list:
-  - metric: acc
-""")
+    write_pairs_task(root, [("the nurse said that she was home", "the nurse said that he was home")])
     NeuronSet([(0, 3), (1, 5)]).save(root / "neurons.json")
     edit = prune_(load_model(str(checkpoint)), NeuronSet([(0, 3), (1, 5)]))
     good = save_manifest([edit], root / "neuronedit.json")
