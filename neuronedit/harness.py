@@ -144,11 +144,12 @@ def _check_base(lm: LanguageModel, path: Path, pretrained: str) -> None:
 
 
 def _merged(args: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``model_args`` plus what the harness passes besides (``--batch_size``, ``--device``, ...): a key in both
-    must agree, except the harness's default ``batch_size`` 1, which a ``model_args`` batch size overrides."""
+    """``model_args`` plus what the harness passes besides (``--batch_size``, ...): a key in both must agree,
+    except the harness's default ``batch_size`` 1, which a ``model_args`` batch size overrides. The harness's
+    ``--device`` (default cuda) is not used: the model loads on ``model_args``' ``device=`` (default cpu)."""
     out = dict(args)
     for key, value in (extra or {}).items():
-        if value is None or (key == "device" and key in out):
+        if value is None or key == "device":  # the model loads where model_args' device= says (default cpu)
             continue
         if key not in out or str(out[key]) == str(value) or (key == "batch_size" and str(value) == "1"):
             out.setdefault(key, value)
@@ -169,6 +170,7 @@ class NeuronEditHarnessLM(HFLM):
                  mode: str = "zero", force: bool | str = False, batch_size: int | str = 16,
                  dtype: str = "float32", trust_remote_code: bool | str = False, **kwargs: Any) -> None:
         from .edits import apply_edit_, load_manifest
+        from .model.checks import check_device
         from .model.loading import DTYPES, load_model
 
         _keys(kwargs)
@@ -192,8 +194,11 @@ class NeuronEditHarnessLM(HFLM):
         if neurons is not None:
             with _argument("neurons", neurons, f"give {_NEURON_FILE}"):
                 chosen = NeuronSet.load(_path("neurons", neurons, _NEURON_FILE))
+        device = kwargs.pop("device", None) or "cpu"
+        with _argument("device", device):
+            check_device(device)
         with _argument("pretrained", pretrained):
-            lm = load_model(str(pretrained), dtype=dtype, trust_remote_code=trusted)
+            lm = load_model(str(pretrained), dtype=dtype, trust_remote_code=trusted, device=device)
         if manifest is not None:
             with _argument("edit", edit):
                 if not forced:
@@ -205,7 +210,6 @@ class NeuronEditHarnessLM(HFLM):
                 means = mean_activations(lm, list(NEUTRAL_TEXTS)) if mode == "mean" else None
                 self._hooks.enter_context(masked(lm, chosen, mode, means=means))
         self.language_model = lm
-        kwargs.pop("device", None)
         super().__init__(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=batch,
                          prefix_token_id=start_token_id(lm.tokenizer), **kwargs)
 

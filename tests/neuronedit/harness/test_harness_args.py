@@ -114,6 +114,7 @@ def _args(files: dict[str, Path], text: str) -> str:
 
 @pytest.mark.parametrize(("model_args", "needles"), [
     ("pretrained={tiny},edit={root}/missing.json", ["edit=", "missing.json", "neuronedit.json"]),
+    ("pretrained={tiny},device=meta", ["device=meta", "cannot run a model", "cpu"]),
     ("pretrained={tiny},edit={traversal}",
      ["edit=", "traversal.json", "../../evil.safetensors", "next to the manifest"]),
     ("pretrained={tiny},edit={broken}", ["edit=", "broken.json", "not valid JSON"]),
