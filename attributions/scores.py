@@ -99,6 +99,12 @@ class NeuronScores:
         Timings (``meta["seconds"]``) stay out of the file: the same scores give the same bytes."""
         from safetensors.torch import save_file
 
+        for part, what in ((self, ""), (self.control, "control ")):
+            bad = 0 if part is None else int((~torch.isfinite(part.scores)).sum())
+            if bad:  # the rule load applies, before anything is written
+                raise InputError(f"{path}: not written: {bad} of {part.scores.numel()} {what}scores are NaN or "
+                                 "infinite, so no ranking of neurons is meaningful; recompute them (float32, fewer "
+                                 "integration steps, or check the data for empty inputs)")
         tensors = self._tensors()
         header: dict[str, Any] = {"format": _SCORES_FORMAT, "meta": _stable(self.meta)}
         if self.control is not None:

@@ -179,3 +179,19 @@ def test_a_json_file_too_large_is_refused_before_it_is_read(reader, tmp_path, mo
     load = NeuronSet.load if reader == "neuron set" else load_manifest
     with pytest.raises(InputError, match=rf"2,002 bytes, more than a {reader} can be \(at most 1,000\)"):
         load(path)
+
+
+@pytest.mark.parametrize("where", ["scores", "control"])
+def test_non_finite_scores_are_never_written(where, tmp_path):
+    from attributions.errors import InputError
+
+    bad = torch.zeros(2, 3)
+    bad[1, 2] = float("nan")
+    good = torch.ones(2, 3)
+    scores = NeuronScores(bad if where == "scores" else good)
+    if where == "control":
+        scores.control = NeuronScores(bad)
+    path = tmp_path / "s.safetensors"
+    with pytest.raises(InputError, match="not written: 1 of 6 (control )?scores are NaN"):
+        scores.save(path)
+    assert not path.exists() and list(tmp_path.iterdir()) == []
