@@ -100,7 +100,9 @@ class NeuronScores:
         from safetensors.torch import save_file
 
         for part, what in ((self, ""), (self.control, "control ")):
-            bad = 0 if part is None else int((~torch.isfinite(part.scores)).sum())
+            if part is None:
+                continue
+            bad = int((~torch.isfinite(part.scores)).sum())
             if bad:  # the rule load applies, before anything is written
                 raise InputError(f"{path}: not written: {bad} of {part.scores.numel()} {what}scores are NaN or "
                                  "infinite, so no ranking of neurons is meaningful; recompute them (float32, fewer "
