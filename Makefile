@@ -41,8 +41,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check attributions neuronedit benchmarks tests notebooks/execute.py
 	$(BIN)/mypy
 
+# One pytest worker per core (TEST_WORKERS=0 runs in one process); each worker runs torch on one thread.
+TEST_WORKERS ?= auto
 test: demo-model lint
-	$(BIN)/python -m pytest -ra --durations=25
+	$(BIN)/python -m pytest -ra --durations=25 -n $(TEST_WORKERS) --dist worksteal
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -ra -m "not slow"

@@ -32,6 +32,11 @@ _TINY_CACHE: str | None = None
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tiny_lm(arch, seed, **options): arguments of the module's `tiny_lm` fixture")
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per core: each on one thread
+        import torch
+
+        torch.set_num_threads(1)
+        os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.hookimpl(wrapper=True)

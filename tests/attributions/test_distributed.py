@@ -258,8 +258,8 @@ def test_memory_estimate_scales_with_rows_and_counts_saved_tensors(model_dir: Pa
 def test_cli_transfer_under_torchrun_matches_one_process(model_dir: Path, tmp_path: Path) -> None:
     import pandas as pd
 
-    args = ["transfer", "--model", str(model_dir), "--domains", "gender", "race", "--top-k", "3", "--dose", "2",
-            "--n-boot", "100", "--batch-size", "4", "--quiet"]
+    args = ["transfer", "--model", str(model_dir), "--domains", "gender", "race", "--max-items", "60",
+            "--ppl-tokens", "2048", "--top-k", "3", "--dose", "2", "--n-boot", "100", "--batch-size", "4", "--quiet"]
     # one thread per process in both runs: with another thread count the float32 sums round differently, and
     # the tiny random model's near-tied StereoSet items then flip (a whole item, ~1 point of ss)
     _run([sys.executable, "-m", "neuronedit", *args, "--out", str(tmp_path / "one")], threads=1)
