@@ -21,7 +21,7 @@ from .delta import add_delta
 from .handle import as_language_model
 from .log import EditLog
 from .masks import check_neurons
-from .record import Edit, EditError
+from .record import DELTA_MODES, Edit, EditError
 
 __all__ = ["commit", "require_finite", "require_weights_in_memory", "write_edit"]
 
@@ -128,7 +128,7 @@ def write_edit(lm: LanguageModel, edit: Edit, directory: Path | None = None) -> 
         remove_neurons(module, sites, edit.neurons)
         lm.refresh_sites()
         return None
-    if edit.mode == "unlearn":
+    if edit.mode in DELTA_MODES:
         return add_delta(module, edit, directory)
     _write_dense(module, sites, edit)
     return None

@@ -28,12 +28,14 @@ from attributions.timings import split_timings, write_timings
 
 from .._version import __version__
 
-__all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "MODES", "Edit", "EditError", "ManifestError", "load_manifest",
-           "parse_manifest", "save_manifest"]
+__all__ = ["DELTA_MODES", "MANIFEST_FORMAT", "MANIFEST_NAME", "MODES", "Edit", "EditError", "ManifestError",
+           "load_manifest", "parse_manifest", "save_manifest"]
 
 MANIFEST_FORMAT = "neuronedit.manifest/2"
 MANIFEST_NAME = "neuronedit.json"
-MODES = ("prune", "zero", "scale", "mean", "compact", "unlearn")
+MODES = ("prune", "zero", "scale", "mean", "compact", "unlearn", "plant")
+DELTA_MODES = ("unlearn", "plant")
+"""Modes whose weights are a stored delta (an unlearning update; a planted mechanism, see neuronedit.groundtruth)."""
 _DELTA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.safetensors")
 """A weight-delta file is a plain name in the manifest's folder: no separators, no ``..``, not hidden."""
 _FINGERPRINT = re.compile(r"[0-9a-f]{16}")
@@ -57,13 +59,14 @@ class Edit:
         mode: ``prune`` (write-out and read-in zeroed), ``zero`` (write-out zeroed), ``scale``
             (write-out times ``factor``), ``mean`` (write-out folded into the output bias at the
             neuron's mean activation ``values[i]``), ``compact`` (neurons removed, narrower MLP) or
-            ``unlearn`` (a weight delta stored in the file ``delta``).
+            ``unlearn`` or ``plant`` (a weight delta stored in the file ``delta``: an unlearning update,
+            a planted mechanism).
         factor: the ``scale`` factor.
         values: per neuron, in ``neurons`` order, the mean activation (``mean``).
         base_model: the model spec the edit was made on.
         base_fingerprint: :func:`attributions.weights_fingerprint` of the model before the edit.
         provenance: method, objective, data hashes, k, rule, seed, ... (free-form JSON).
-        delta: for ``unlearn``, the file (next to the manifest) holding the weight delta.
+        delta: for ``unlearn`` and ``plant``, the file (next to the manifest) holding the weight delta.
         delta_sha256: SHA-256 of that file.
     """
 
@@ -88,12 +91,12 @@ class Edit:
                                     f"got {None if self.values is None else len(self.values)}")
             if not all(math.isfinite(v) for v in self.values):
                 raise ManifestError("mean values must be finite numbers")
-        if self.mode == "unlearn":
+        if self.mode in DELTA_MODES:
             if not isinstance(self.delta, str) or not _DELTA_NAME.fullmatch(self.delta) or ".." in self.delta:
-                raise ManifestError(f"an unlearn edit's 'delta' must be the plain name of a .safetensors file next to "
-                                    f"the manifest (letters, digits, '.', '_', '-'), not {self.delta!r}")
+                raise ManifestError(f"a {self.mode} edit's 'delta' must be the plain name of a .safetensors file "
+                                    f"next to the manifest (letters, digits, '.', '_', '-'), not {self.delta!r}")
             if not isinstance(self.delta_sha256, str) or not SHA256.fullmatch(self.delta_sha256):
-                raise ManifestError("an unlearn edit needs the SHA-256 of its weight delta ('delta_sha256', 64 hex "
+                raise ManifestError(f"a {self.mode} edit needs the SHA-256 of its weight delta ('delta_sha256', 64 hex "
                                     f"digits), not {self.delta_sha256!r}")
         elif self.delta is not None or self.delta_sha256 is not None:
             raise ManifestError(f"a {self.mode} edit has no weight delta: 'delta' and 'delta_sha256' must be null")
@@ -129,7 +132,7 @@ class Edit:
         if not isinstance(data["mode"], str):
             raise ManifestError(f"{where}.mode must be a string")
         try:
-            neurons = parse_neurons(data["neurons"], f"{where}.neurons", allow_empty=data["mode"] == "unlearn")
+            neurons = parse_neurons(data["neurons"], f"{where}.neurons", allow_empty=data["mode"] in DELTA_MODES)
         except ValueError as err:
             raise ManifestError(str(err)) from None
         factor = data.get("factor")

@@ -22,7 +22,7 @@ from .compaction import replace_module
 from .handle import as_language_model
 from .log import EditLog
 from .masks import check_neurons
-from .record import Edit
+from .record import DELTA_MODES, Edit
 
 __all__ = ["restoring", "temporarily_applied"]
 
@@ -65,7 +65,7 @@ def temporarily_applied(model: LanguageModel, edit: Edit,
     lm = as_language_model(model)
     module, sites = lm.model, lm.sites
     check_neurons(sites, edit.neurons)
-    if edit.mode == "unlearn":
+    if edit.mode in DELTA_MODES:
         with restoring(lm):
             EditLog.of(lm).record(edit, delta_bytes=write_edit(lm, edit, directory))
             yield module

@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("neuronedit.measure", "neuronedit.unlearn"),  # scoring, suites, metrics, evaluation; unlearning edits
     ("neuronedit.locate", "neuronedit.explain", "neuronedit.baselines"),
     ("neuronedit.analysis",),  # transfer analysis, comparison of methods
+    ("neuronedit.groundtruth",),  # planted mechanisms and whether the pipeline recovers them
     ("neuronedit.report",),  # figures and HTML reports
     ("neuronedit",),  # the package face
     ("neuronedit.cli", "neuronedit.harness"),  # entry points: the command line, the lm-eval model type

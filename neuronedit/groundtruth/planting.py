@@ -1,0 +1,237 @@
+"""Planting a known bias mechanism in chosen MLP neurons of a real model (see :mod:`.directions` for
+what a planted pair reads and writes, :mod:`.writing` for how it is written into each MLP layout).
+
+The gain is calibrated per domain by search: the smallest gain (to a few per cent) that raises the
+domain's association score on its dev pairs by ``strength`` points. The planted model is an ordinary
+edited model: its weights changed by an ``Edit`` of mode ``plant`` (a stored weight delta), and the
+returned :class:`~.truth.GroundTruth` says which neurons carry what.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from attributions import LanguageModel, NeuronSet
+from attributions.errors import InputError
+from attributions.forward import start_token_id
+from attributions.sites import NeuronSite
+
+from ..data import Dataset, canonical_bias_type, load
+from ..data.groups import GROUPS
+from ..data.neutral import NEUTRAL_TEXTS
+from ..edits import Edit, EditLog, delta_bytes, make_delta
+from ..measure.evaluation import evaluate
+from ..measure.scoring import is_masked_lm
+from ..measure.suites import association_span
+from .directions import Directions, ScoredRow, measure_directions, pair_rows
+from .truth import ROLES, VARIANTS, GroundTruth, PlantedNeuron
+from .writing import set_gain, write_neuron
+
+__all__ = ["dev_pairs", "plant"]
+
+MAX_GAIN_STEPS = 24
+
+
+@dataclass
+class _Slot:
+    site: NeuronSite
+    neuron: int
+    write: torch.Tensor
+    sign: int
+
+
+def _thin(data: Dataset, most: int | None) -> Dataset:
+    return data[:: max(1, math.ceil(len(data) / most))] if most else data
+
+
+def dev_pairs(domain: str, data: str = "stereoset", max_items: int | None = None) -> Dataset:
+    """The dev half of ``data`` (``stereoset``, ``probes`` or ``KIND:PATH``) for ``domain``, at most
+    ``max_items`` evenly spaced items."""
+    spec = f"probes:{domain}" if data == "probes" else data
+    dev = load(spec, bias_type=domain, split="dev")
+    if not len(dev):
+        raise InputError(f"{spec} has no {domain} pairs in its dev half, so nothing can be planted or calibrated "
+                         "for it; choose a domain the data holds (see `neuronedit data`)")
+    return _thin(dev, max_items)
+
+
+def _association(lm: LanguageModel, dev: Dataset, domain: str, batch_size: int) -> float:
+    result = evaluate(lm, [dev], n_boot=1, progress=False, batch_size=batch_size)
+    values = [r.intervals[r.primary].value for r in result.results if r.bias_type == domain]
+    if not values or not math.isfinite(values[0]):
+        raise InputError(f"{dev.spec}: the {domain} association score is undefined on its dev pairs")
+    return float(values[0])
+
+
+def _slots(lm: LanguageModel, pairs: int, taken: set[tuple[int, int]], generator: torch.Generator
+           ) -> list[tuple[int, int, int]]:
+    """``pairs`` neuron pairs ``(layer, neuron+, neuron-)`` on random layers, avoiding ``taken``."""
+    layers = torch.randint(len(lm.sites), (pairs,), generator=generator).tolist()
+    out = []
+    for layer in sorted(set(layers)):
+        count = 2 * layers.count(layer)
+        free = [j for j in torch.randperm(lm.sites[layer].n_neurons, generator=generator).tolist()
+                if (layer, j) not in taken]
+        if len(free) < count:
+            raise InputError(f"layer {layer} has {len(free)} free neurons, fewer than the {count} planted there; "
+                             "plant fewer neurons (--neurons) or use a wider model")
+        taken.update((layer, j) for j in free[:count])
+        out += [(layer, free[i], free[i + 1]) for i in range(0, count, 2)]
+    return out
+
+
+def _group_rows(lm: LanguageModel, dev: Dataset, domain: str) -> list[ScoredRow]:
+    """Rows scoring every group term of ``domain`` (its words' first tokens) in the pairs' more side."""
+    words = {form for group in GROUPS.get(domain, ()) for w in group for form in (w, w.capitalize())}
+    firsts = {int(lm.tokenizer(" " + w, add_special_tokens=False)["input_ids"][0]) for w in words}
+    start = start_token_id(lm.tokenizer)
+    rows: list[ScoredRow] = []
+    for item in dev:
+        prefix = str(getattr(item, "prefix", "") or "")
+        text = (prefix + " " if prefix else "") + str(item.more)
+        ids = [start] + list(lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+        terms = [(p - 1, ids[p], 1.0) for p in range(1, len(ids)) if ids[p] in firsts]
+        if terms:
+            rows.append((ids, terms))
+    return rows
+
+
+def _search(assoc: Callable[[float], float], target: float, start: float) -> tuple[float, float]:
+    """The smallest gain (within 3%) whose association reaches ``target``, doubling from ``start``."""
+    low, high = 0.0, start
+    value = assoc(high)
+    for _ in range(MAX_GAIN_STEPS):
+        if value >= target:
+            break
+        low, high = high, 2 * high
+        value = assoc(high)
+    else:
+        raise InputError(f"the planted neurons cannot raise the association to {target:.1f} (reached {value:.1f} "
+                         f"at gain {high:.3g}); plant more neurons or ask for a smaller --strength")
+    while high - low > 0.03 * high:
+        middle = (low + high) / 2
+        if assoc(middle) >= target:
+            high = middle
+        else:
+            low = middle
+    return high, assoc(high)
+
+
+def plant(lm: LanguageModel, domains: Sequence[str] = ("gender",), *, neurons: int = 20, variant: str = "separate",
+          strength: float = 10.0, decoys: bool = False, seed: int = 0, data: str = "stereoset",
+          max_items: int | None = None, batch_size: int = 8, log: Callable[[str], None] | None = None
+          ) -> tuple[Edit, GroundTruth]:
+    """Plant ``neurons`` bias neurons per domain (``separate``) or in all (``shared``) and, with ``decoys``, a
+    frequency and a knowledge decoy of the first domain; returns the applied edit (recorded in the
+    model's edit log, so ``save_edited`` writes it) and the ground truth. ``strength``: association
+    points added on each domain's dev pairs."""
+    say = log or (lambda _m: None)
+    names = [canonical_bias_type(d) for d in domains]
+    if variant not in VARIANTS:
+        raise InputError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    if not names or len(set(names)) != len(names) or (variant == "shared" and len(names) < 2):
+        raise InputError("name distinct domains; the shared variant needs two or more (e.g. gender race)")
+    if isinstance(neurons, bool) or not isinstance(neurons, int) or neurons < 2 or neurons % 2:
+        raise InputError(f"planted neurons come in pairs: --neurons must be an even number of at least 2, "
+                         f"not {neurons}")
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not math.isfinite(strength) \
+            or not 0 < strength < 100:
+        raise InputError(f"--strength is association points to add, a finite number in (0, 100), not {strength}")
+    if is_masked_lm(lm.model):
+        raise InputError(f"{lm.name} is a masked language model; planting measures the write direction on next-token "
+                         "predictions, so it needs a causal LM")
+    started, generator = time.time(), torch.Generator().manual_seed(seed)
+    dev = {name: dev_pairs(name, data, max_items) for name in names}
+    directions: dict[str, Directions] = {}
+    for name in names:
+        rows = pair_rows(lm, dev[name], association_span(dev[name].name))
+        if not rows:
+            raise InputError(f"the tokenizer of {lm.name} gives no {name} dev pair of {dev[name].spec} two sides that "
+                             "differ in a token after a shared head (or share a tail), so no group term is told "
+                             "apart; use other data (--data) or another model")
+        directions[name] = measure_directions(lm, rows, NEUTRAL_TEXTS, batch_size=batch_size)
+    before = {name: _association(lm, dev[name], name, batch_size) for name in names}
+    say("dev association before planting: " + ", ".join(f"{n} {v:.2f}" for n, v in before.items()))
+    fingerprint, model = lm.fingerprint(), lm.model
+    saved = {name: p.detach().clone() for name, p in model.named_parameters()}
+    taken: set[tuple[int, int]] = set()
+    planted: list[PlantedNeuron] = []
+    gains: dict[str, float] = {}
+    groups = [[n] for n in names] if variant == "separate" else [names]
+
+    def place(dirs: list[Directions], role: str, domain: str, pairs: int, single: bool = False) -> list[_Slot]:
+        placed = []
+        for layer, plus, minus in _slots(lm, pairs, taken, generator):
+            read = torch.stack([d.read[layer] / d.scale[layer] for d in dirs]).sum(0)
+            offset = float(sum(float(d.offset[layer] / d.scale[layer]) for d in dirs))
+            write = torch.stack([d.write[layer] for d in dirs]).sum(0)
+            write = write / write.norm().clamp_min(1e-12)
+            site = lm.sites[layer]
+            for neuron, sign in ((plus, 1), (minus, -1))[: 1 if single else 2]:
+                write_neuron(site, neuron, read=read, offset=offset, unit=dirs[0].unit[layer], write=write,
+                             gain=0.0, sign=sign)
+                planted.append(PlantedNeuron(layer, neuron, role, domain, sign))
+                placed.append(_Slot(site, neuron, write, sign))
+        return placed
+
+    try:
+        for group in groups:
+            label = "+".join(group)
+            slots = place([directions[n] for n in group], "bias", label, neurons // 2)
+
+            def assoc(gain: float, slots: list[_Slot] = slots, name: str = group[0]) -> float:
+                for slot in slots:
+                    set_gain(slot.site, slot.neuron, slot.write, gain, slot.sign)
+                return _association(lm, dev[name], name, batch_size)
+
+            first = directions[group[0]]
+            pull = float(sum(first.strength[s.site.layer] for s in slots)) / max(first.rows, 1)
+            gain, reached = _search(assoc, before[group[0]] + strength, 0.25 / max(pull, 1e-6))
+            say(f"[{label}] {len(slots)} bias neurons, gain {gain:.3g}: dev association {before[group[0]]:.2f} -> "
+                f"{reached:.2f}")
+            for name in group:
+                gains[name] = gain
+        if decoys:
+            _plant_decoys(lm, names[0], dev[names[0]], data, max_items, gains[names[0]], place, batch_size)
+    except BaseException:
+        with torch.no_grad():  # no half-planted model is left behind
+            for name, p in model.named_parameters():
+                p.copy_(saved[name])
+        raise
+    after = {name: _association(lm, dev[name], name, batch_size) for name in names}
+    delta = make_delta(saved, model)
+    data_bytes, digest = delta_bytes(delta)
+    provenance = {"data": {n: dev[n].spec for n in names}, "dev_pairs": {n: len(dev[n]) for n in names},
+                  "max_items": max_items, "model": lm.name, "base_fingerprint": fingerprint,
+                  "seconds": round(time.time() - started, 1)}
+    truth = GroundTruth(planted, variant, names, float(strength), seed, gain=gains, before=before, after=after,
+                        provenance=provenance)
+    edit = Edit(neurons=NeuronSet((n.layer, n.neuron) for n in planted), mode="plant", base_model=lm.name,
+                base_fingerprint=fingerprint, delta=f"plant-{digest[:12]}.safetensors", delta_sha256=digest,
+                provenance={"variant": variant, "domains": names, "strength": strength, "seed": seed,
+                            "roles": {r: sum(n.role == r for n in planted) for r in ROLES}})
+    EditLog.of(lm).record(edit, delta_bytes=data_bytes)
+    say("dev association after planting: " + ", ".join(f"{n} {v:.2f}" for n, v in after.items()))
+    return edit, truth
+
+
+def _plant_decoys(lm: LanguageModel, name: str, dev: Dataset, data: str, max_items: int | None, gain: float,
+                  place: Callable[..., list[_Slot]], batch_size: int) -> None:
+    """A knowledge decoy pair (the knowledge probes' own mechanism) and a frequency decoy neuron (raises the
+    group terms where they are predicted), both at the domain's bias gain."""
+    knowledge = _thin(load(f"probes:knowledge-{name}", split="dev"), max_items)
+    rows = pair_rows(lm, knowledge, association_span(knowledge.name))
+    for slot in place([measure_directions(lm, rows, NEUTRAL_TEXTS, batch_size=batch_size)], "knowledge", name, 1):
+        set_gain(slot.site, slot.neuron, slot.write, gain, slot.sign)
+    terms = _group_rows(lm, dev, name)
+    if not terms:
+        raise InputError(f"no {name} group term of neuronedit.data.groups occurs in {dev.spec}'s dev pairs as "
+                         "this tokenizer splits them, so no frequency decoy can be planted; plant without decoys")
+    frequency = measure_directions(lm, terms, NEUTRAL_TEXTS, batch_size=batch_size)
+    for slot in place([frequency], "frequency", name, 1, single=True):
+        set_gain(slot.site, slot.neuron, slot.write, gain, slot.sign)
