@@ -193,7 +193,10 @@ class TokenContrast(Objective):
                                  "(mind the leading space, e.g. ' he')")
             ids.append(tokens[0])
         if ids[0] == ids[1]:
-            raise InputError(f"{self.a!r} and {self.b!r} are the same token")
+            unknown = ids[0] == getattr(tokenizer, "unk_token_id", None)
+            raise InputError(f"{self.a!r} and {self.b!r} are the same token (id {ids[0]}"
+                             f"{', the unknown token' if unknown else ''}): this tokenizer cannot tell them apart; "
+                             "choose two words it encodes differently")
         start = start_token_id(tokenizer)
         out: list[list[Row] | str] = []
         for prompt in self.prompts:

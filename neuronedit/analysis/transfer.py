@@ -177,6 +177,11 @@ def transfer_matrix(
     if not isinstance(corpus, TextCorpus):
         raise InputError(f"--ppl-text (ppl_text) takes real text, text:PATH or text:bundled, not {ppl_text}: "
                          "pair data has no perplexity, so the report would lack it")
+    total = sum(site.n_neurons for site in lm.sites)
+    if k > total // 2:
+        raise InputError(f"--top-k (k) {k} is more than half of the model's {total} MLP neurons ({lm.n_layers} "
+                         f"layers): the layer-matched random control needs as many neurons outside the edited set; "
+                         f"give at most {total // 2}")
     suites: list[Any] = [suite for d in prepared for suite in d.evaluation] + [corpus]
     options: dict[str, Any] = {"n_boot": n_boot, "seed": seed, "progress": False, "batch_size": 2 * batch_size,
                "text_max_tokens": ppl_tokens, "text_window": 1024, "text_stride": 1024}

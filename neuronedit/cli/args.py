@@ -122,18 +122,25 @@ def int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+            raise argparse.ArgumentTypeError(f"{_shown(text)!r} is not an integer") from None
         if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {_shown(text)}")
         if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"must be at most {high:,}, not {text[:20]}")
+            raise argparse.ArgumentTypeError(f"must be at most {high:,}, not {_shown(text)}")
         return value
 
     parse.__name__ = f"integer >= {low}"
     return parse
 
 
-POSITIVE = int_at_least(1)
+def _shown(text: str) -> str:
+    """A value as echoed in a message: at most 20 characters (a 400-digit number is not repeated)."""
+    return text if len(text) <= 20 else text[:17] + "..."
+
+
+MAX_COUNT = 10**9
+"""The largest count (neurons, items, tokens, batch size) a command takes."""
+POSITIVE = int_at_least(1, MAX_COUNT)
 MAX_BOOT = 100_000
 """The most bootstrap resamples a command takes (each holds one resampled index row per item)."""
 MAX_STEPS = 100_000
@@ -145,9 +152,9 @@ def finite_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{_shown(text)!r} is not a number") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {_shown(text)}")
     return value
 
 
@@ -155,7 +162,7 @@ def positive_float(text: str) -> float:
     """An argparse type: a finite number > 0."""
     value = finite_float(text)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {_shown(text)}")
     return value
 
 
@@ -163,7 +170,7 @@ def non_negative_float(text: str) -> float:
     """An argparse type: a finite number >= 0."""
     value = finite_float(text)
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {_shown(text)}")
     return value
 
 

@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     lm = load_model(args.model)
     if args.scores:
         check_fingerprint(args, lm, provenance.get("fingerprint"))
+    neurons.check_fits([site.n_neurons for site in lm.sites], f"{args.scores or args.neurons}")
     if args.mode == "scale":
         edit = scale_(lm, neurons, args.factor, provenance=provenance)
     elif args.mode == "mean":

@@ -137,7 +137,8 @@ def text_chunks(path: Path, size: int = 1 << 14) -> Generator[str, None, None]:
         while piece := handle.read(size):
             total += len(piece)
             if total > MAX_TEXT_CHARS:
-                fix = f"score only its start with --max-tokens N (max_tokens=N in Python), or {_SPLIT}"
+                fix = (f"read only its start with a token limit (--max-tokens N for evaluate, --tokens N for explain, "
+                       f"max_tokens=N in Python), or {_SPLIT}")
                 raise _too_much(path, line, fix)
             check_text(path, line, piece)
             line += piece.count("\n")

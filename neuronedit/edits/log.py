@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -62,7 +63,8 @@ class EditLog:
         if ids is None:
             return []
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise EditError(f"the checkpoint's config.json has {APPLIED_KEY} = {str(ids)[:60]}, not a list of edit "
+            folder = getattr(self._config, "_name_or_path", "") or "the checkpoint"
+            raise EditError(f"{Path(folder) / 'config.json'} has {APPLIED_KEY} = {str(ids)[:60]}, not a list of edit "
                             "ids (strings): it was changed by hand or damaged; restore it, or remove the key from a "
                             "checkpoint that carries no edit")
         return list(ids)

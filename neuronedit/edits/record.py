@@ -145,7 +145,8 @@ class Edit:
             values = tuple(_finite(v, f"{where}.values must be a list of finite numbers or null") for v in values)
         for key in ("base_model", "base_fingerprint"):
             if not isinstance(data.get(key, ""), str):
-                raise ManifestError(f"{where}.{key} must be a string")
+                raise ManifestError(f"{where}.{key} must be a string, not {type(data[key]).__name__}: the manifest "
+                                    "was changed by hand or damaged; use the neuronedit.json the toolkit wrote")
         for key in ("delta", "delta_sha256"):
             if data.get(key) is not None and not isinstance(data[key], str):
                 raise ManifestError(f"{where}.{key} must be a string or null")

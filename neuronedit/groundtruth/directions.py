@@ -22,7 +22,6 @@ MLPs have no bias, so their planted gate subtracts ``offset * unit`` to centre `
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,9 +104,10 @@ def _batches(rows: Sequence[ScoredRow], size: int) -> list[Sequence[ScoredRow]]:
     return [rows[i: i + size] for i in range(0, len(rows), size)]
 
 
-def _capture_inputs(lm: LanguageModel, ids: torch.Tensor,
-                    seen: dict[int, torch.Tensor]) -> AbstractContextManager[None]:
-    """Pre-hooks storing each layer's MLP input ``[batch, pos, d]`` in ``seen`` (flattened inputs reshaped)."""
+def _input_hooks(lm: LanguageModel, ids: torch.Tensor, seen: dict[int, torch.Tensor]
+                 ) -> list[tuple[torch.nn.Module, Callable[[torch.nn.Module, tuple[torch.Tensor, ...]], None]]]:
+    """Pre-hooks (for ``pre_hooks``) storing each layer's MLP input ``[batch, pos, d]`` in ``seen``
+    (flattened inputs reshaped)."""
     batch, width = ids.shape
 
     def hook(layer: int) -> Callable[[torch.nn.Module, tuple[torch.Tensor, ...]], None]:
@@ -115,7 +115,7 @@ def _capture_inputs(lm: LanguageModel, ids: torch.Tensor,
             seen[layer] = args[0].detach().float().reshape(batch, width, -1)
         return store
 
-    return pre_hooks([(module, hook(layer)) for layer, module in enumerate(_read_inputs(lm))])
+    return [(module, hook(layer)) for layer, module in enumerate(_read_inputs(lm))]
 
 
 def _cut(leaf: list[torch.Tensor]) -> Callable[[torch.nn.Module, object, Any], Any]:
@@ -143,7 +143,7 @@ def neutral_statistics(lm: LanguageModel, texts: Sequence[str], batch_size: int 
     for chunk in _batches([(row, []) for row in rows], batch_size):
         ids, mask = pad_rows([row for row, _ in chunk], lm.pad_id)
         seen: dict[int, torch.Tensor] = {}
-        with torch.no_grad(), _capture_inputs(lm, ids, seen):
+        with torch.no_grad(), pre_hooks(_input_hooks(lm, ids, seen)):
             lm.model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
         keep = mask.bool()
         x = torch.stack([seen[layer][keep] for layer in range(len(seen))])  # [L, tokens, d]
@@ -178,7 +178,8 @@ def measure_directions(lm: LanguageModel, rows: Sequence[ScoredRow], neutral: Se
         ids, mask = pad_rows([row for row, _ in chunk], lm.pad_id)
         seen: dict[int, torch.Tensor] = {}
         leaf: list[torch.Tensor] = []
-        with frozen(lm.model), torch.enable_grad(), _capture_inputs(lm, ids, seen), forward_hooks([(last, _cut(leaf))]):
+        with (frozen(lm.model), torch.enable_grad(), pre_hooks(_input_hooks(lm, ids, seen)),
+              forward_hooks([(last, _cut(leaf))])):
             logits = lm.model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits
             terms = [(i, pos, token, weight) for i, (_, row_terms) in enumerate(chunk)
                      for pos, token, weight in row_terms]

@@ -60,8 +60,9 @@ def forget_objectives(forget: Sequence[Any], spans: Sequence[Sequence[tuple[int,
         if method.keep_counterpart or method.guard:
             raise InputError(f"method {method.name!r} needs minimal pairs (more/less), not plain texts")
         if method.marked_only and spans is None:
-            raise InputError(f"method {method.name!r} acts on marked tokens: give spans=[[(start, end), ...], ...] "
-                             "per text, or minimal pairs from which the spans are derived")
+            raise InputError(f"method {method.name!r} acts on marked tokens, and plain texts mark none: give "
+                             "minimal pairs (--forget stereoset:FILE, crows:FILE or probes:DOMAIN), whose differing "
+                             "words are marked, or in Python spans=[[(start, end), ...], ...] per text")
         return ForgetLoss(list(forget), spans if method.marked_only else None), None, None
     texts, marks, others, other_marks = [], [], [], []
     for item in forget:

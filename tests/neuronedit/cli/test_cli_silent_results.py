@@ -159,6 +159,15 @@ def test_transfer_refuses_dose_without_sizes_and_pair_data_as_perplexity_text(mo
     assert not (tmp_path / "o").exists()
 
 
+def test_transfer_refuses_a_top_k_the_random_control_cannot_match(model_dir, tmp_path, run_cli):
+    """Before any attribution (it used to fail after the whole matrix was computed)."""
+    result = run_cli(["transfer", "--model", str(model_dir), "--data", "probes", "--domains", "gender", "--out",
+                      str(tmp_path / "o"), "--top-k", "49"])
+    out = _refused(result, "--top-k (k) 49 is more than half of the model's 96 MLP neurons", "give at most 48")
+    assert "evaluated" not in out
+    assert not (tmp_path / "o").exists()
+
+
 def test_unlearning_that_diverges_is_refused_and_restores_the_weights(model_dir, tmp_path, run_cli):
     from tiny_models import tiny_lm
 

@@ -78,7 +78,7 @@ def test_spans_derived_from_pairs_mark_only_the_differing_tokens():
     obj, _, _ = _forget_objectives([prefixed], None, UNLEARNING_METHODS["masked_token"])
     (row,) = obj.encode(tok).rows
     assert [tok.convert_ids_to_tokens(t) for _, t, _ in row.terms] == ["she"]
-    with pytest.raises(ValueError, match="give spans"):
+    with pytest.raises(ValueError, match="plain texts mark none: give minimal pairs"):
         _forget_objectives(["the nurse was home"], None, UNLEARNING_METHODS["masked_token"])
     with pytest.raises(ValueError, match="needs minimal pairs"):
         _forget_objectives(["the nurse was home"], [[(0, 3)]], UNLEARNING_METHODS["dual"])
