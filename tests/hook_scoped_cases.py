@@ -75,3 +75,15 @@ def transfer_matrix_(lm: LanguageModel) -> Any:
                                  bias_type=test.bias_type, split=test.split)]
     return transfer_matrix(lm, [domain], k=2, dose=(), n_boot=20, log=None, ppl_text=heldout_corpus(),
                            ppl_tokens=200)
+
+
+def measure_directions_(lm: LanguageModel) -> Any:
+    """The ground truth's direction measurement on three pairs (a neutral pass, then a gradient pass)."""
+    from types import SimpleNamespace
+
+    from neuronedit.groundtruth.directions import measure_directions, pair_rows
+
+    sides = (("the nurse said that she was home", "the nurse said that he was home"),
+             ("he is at work", "she is at work"))
+    pairs = [SimpleNamespace(more=a, less=b) for a, b in sides]
+    return measure_directions(lm, pair_rows(lm, pairs, "span"), ["the man was at work in the city"], batch_size=2)

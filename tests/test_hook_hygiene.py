@@ -196,13 +196,6 @@ DIRECTIONS = "neuronedit.groundtruth.directions:measure_directions"
 NEUTRAL = "neuronedit.groundtruth.directions:neutral_statistics"
 
 
-def _measure_directions(lm: LanguageModel) -> Any:
-    from neuronedit.groundtruth.directions import measure_directions, pair_rows
-
-    pairs = [SimpleNamespace(more=more, less=less) for more, less in PAIRS]
-    return measure_directions(lm, pair_rows(lm, pairs, "span"), TEXTS, batch_size=2)
-
-
 def _grad_enabled(_lm: LanguageModel) -> bool:
     return torch.is_grad_enabled()
 
@@ -247,7 +240,7 @@ CASES = [
     Case("unlearn-restoring", _in_forward(_unlearn_restored, _grad_enabled), (TRAINABLE,)),
     Case("unlearning_edit", _in_forward(_unlearning_edit, _grad_enabled), (TRAINABLE,)),
     # neuronedit: the baselines (LEACE's erasers and Self-Debias's rescaling are forward hooks)
-    Case("measure_directions", _in_forward(_measure_directions, _grad_enabled),  # raises in the gradient pass
+    Case("measure_directions", _in_forward(scoped.measure_directions_, _grad_enabled),  # raises in the gradient pass
          (DIRECTIONS, NEUTRAL, HOOKS, FORWARD_HOOKS)),
     Case("fit_leace", baselines.fit_leace_case, (baselines.LEACE_FIT, HOOKS)),
     Case("leace-erased", _in_block(baselines.erased_block, _score),

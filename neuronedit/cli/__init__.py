@@ -15,13 +15,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import apply, attribute, compare, data, demo, edit, evaluate, explain, models, transfer, unlearn
+from . import apply, attribute, compare, data, demo, edit, evaluate, explain, models, plant, recovery, transfer, unlearn
 from .args import DEFAULT_RULE, RULES, Parser
 from .outputs import check_run_paths
 
 __all__ = ["DEFAULT_RULE", "RULES", "build_parser", "main"]
 
-COMMANDS = (models, demo, evaluate, attribute, explain, edit, apply, transfer, compare, unlearn, data)
+COMMANDS = (models, demo, evaluate, attribute, explain, edit, apply, transfer, compare, unlearn, plant, recovery, data)
 """The command modules, in the order of ``neuronedit --help``."""
 
 

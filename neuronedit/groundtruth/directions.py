@@ -153,10 +153,12 @@ def neutral_statistics(lm: LanguageModel, texts: Sequence[str], batch_size: int 
         sum_xx = sxx if sum_xx is None else sum_xx + sxx
     assert total and sum_x is not None and sum_xx is not None
     mean, second = sum_x / total, sum_xx / total
-    d = mean.shape[1]
+    n_layers, d = mean.shape
     ridge = 1e-3 * torch.diagonal(second, dim1=1, dim2=2).mean(1).clamp_min(1e-12)  # [L]
     eye = torch.eye(d, dtype=second.dtype)
-    unit = torch.linalg.solve(second + ridge[:, None, None] * eye, mean)  # E[x x^T] u = E[x]
+    # E[x x^T] u = E[x], one layer at a time in float64 (MKL's batched float32 LU failed on the demo model)
+    unit = torch.stack([torch.linalg.solve((second[i] + ridge[i] * eye).double(), mean[i].double()).float()
+                        for i in range(n_layers)])
     return mean, unit, second
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from attributions import NeuronSet
 from attributions.errors import InputError
 from attributions.files import atomic_file, read_json_text
+from attributions.timings import split_timings, write_timings
 
 __all__ = ["PLANTED_FORMAT", "PLANTED_NAME", "ROLES", "VARIANTS", "GroundTruth", "PlantedNeuron"]
 
@@ -65,9 +66,12 @@ class GroundTruth:
         return {"format": PLANTED_FORMAT, **asdict(self)}
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
+        """Write ``folder/planted.json`` (its durations go to ``timings.json``: :mod:`attributions.timings`)."""
         path = Path(folder) / PLANTED_NAME
+        body, timings = split_timings(self.to_dict())
         with atomic_file(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            tmp.write_text(json.dumps(body, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        write_timings(folder, PLANTED_NAME, timings)
         return path
 
     @classmethod

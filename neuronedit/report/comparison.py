@@ -63,7 +63,7 @@ def _reduction_vs_cost(result: Comparison, source: str, path: str | os.PathLike[
     return fig
 
 
-def _table_html(table: Any) -> str:
+def table_html(table: Any) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     rows = "".join("<tr>" + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in r) + "</tr>"
                    for r in table.itertuples(index=False))
@@ -81,9 +81,9 @@ def write_compare_report(result: Comparison, out_dir: str | os.PathLike[str], *,
         matrix = result.pairwise_matrix(source).reset_index(names="a \\ b")
         suite = html.escape(result.main_suite(source))
         sections.append(f"<h2>Source: {html.escape(source)}</h2>{_image(out / f'compare_{source}.png')}"
-                        f"{_table_html(result.table(source))}<h3>Method against method ({suite}): |bias − neutral| "
+                        f"{table_html(result.table(source))}<h3>Method against method ({suite}): |bias − neutral| "
                         f"of the column minus the row's, item-paired (negative = the column is less biased)</h3>"
-                        f"{_table_html(matrix)}")
+                        f"{table_html(matrix)}")
     descriptions = "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(d)} (saved as: "
                            f"{html.escape(result.settings['saved_as'][m])})</li>"
                            for m, d in result.settings["descriptions"].items())

@@ -22,7 +22,7 @@ def _help(command: str) -> str:
 def test_every_command_has_its_module():
     names = [module.__name__.rsplit(".", 1)[1] for module in COMMANDS]
     assert names == ["models", "demo", "evaluate", "attribute", "explain", "edit", "apply", "transfer", "compare",
-                     "unlearn", "data"]
+                     "unlearn", "plant", "recovery", "data"]
     for module in COMMANDS:
         source = Path(module.__file__).read_text()  # type: ignore[arg-type]
         assert len(source.splitlines()) < 300, module.__name__

@@ -89,7 +89,10 @@ def test_planting_reaches_the_strength_and_is_an_ordinary_edit(tmp_path):
         axis = 1 if name.endswith("down_proj.weight") else 0
         rows = changed.any(dim=1 - axis) if changed.dim() == 2 else changed
         assert rows.shape[0] == width and {(layer, int(j)) for j in rows.nonzero()} <= planted, name
-    assert GroundTruth.load(truth.save(tmp_path)) == truth
+    path = truth.save(tmp_path)
+    seconds = truth.provenance.pop("seconds")  # durations go to timings.json: planted.json is reproducible
+    assert GroundTruth.load(path) == truth
+    assert json.loads((tmp_path / "timings.json").read_text())["planted.json"] == {"provenance": {"seconds": seconds}}
 
 
 def test_the_gain_search_bites_when_the_mechanism_is_broken(tmp_path, monkeypatch):
