@@ -7,6 +7,7 @@ import json
 import shutil
 
 import pytest
+from cli_checks import refused
 
 from attributions import NeuronSet
 from attributions.errors import InputError
@@ -16,18 +17,10 @@ from neuronedit.edits import Edit, ManifestError
 BIG = "9" * 400
 
 
-def _refused(result: tuple[int, str], *needles: str) -> str:
-    code, out = result
-    assert code == 2 and "Traceback" not in out, out
-    for needle in needles:
-        assert needle in out, out
-    return out
-
-
 def test_an_unknown_flag_is_refused_by_its_command(run_cli):
-    _refused(run_cli(["models", "--zzz"]), "neuronedit models: error: unrecognized arguments: --zzz",
+    refused(run_cli(["models", "--zzz"]), "neuronedit models: error: unrecognized arguments: --zzz",
              "neuronedit models --help")
-    _refused(run_cli(["--zzz"]), "neuronedit: error: unrecognized arguments: --zzz", "neuronedit --help")
+    refused(run_cli(["--zzz"]), "neuronedit: error: unrecognized arguments: --zzz", "neuronedit --help")
 
 
 @pytest.mark.parametrize("argv", [["edit", "--model", "m", "--neurons", "n.json", "--out", "o", "--top-k", BIG],
@@ -35,13 +28,13 @@ def test_an_unknown_flag_is_refused_by_its_command(run_cli):
                                    "--factor", BIG + ".0"],
                                   ["transfer", "--model", "m", "--out", "o", "--dose", BIG]])
 def test_a_huge_number_is_refused_without_repeating_it(run_cli, argv):
-    out = _refused(run_cli(argv), "99999999999999999...")
+    out = refused(run_cli(argv), "99999999999999999...")
     assert BIG[:30] not in out
 
 
 def test_neurons_out_of_range_name_their_file(model_dir, tmp_path, run_cli):
     NeuronSet([(0, 999)]).save(tmp_path / "far.json")
-    _refused(run_cli(["edit", "--model", str(model_dir), "--neurons", str(tmp_path / "far.json"), "--out",
+    refused(run_cli(["edit", "--model", str(model_dir), "--neurons", str(tmp_path / "far.json"), "--out",
                       str(tmp_path / "o")]), f"{tmp_path / 'far.json'}: neuron [0, 999] is out of range")
     assert not (tmp_path / "o").exists()
 
@@ -51,7 +44,7 @@ def test_a_damaged_edit_list_in_the_config_names_the_config(model_dir, tmp_path,
     config = json.loads((damaged / "config.json").read_text())
     (damaged / "config.json").write_text(json.dumps({**config, "neuronedit_edits": 5}))
     NeuronSet([(0, 1)]).save(tmp_path / "n.json")
-    _refused(run_cli(["edit", "--model", str(damaged), "--neurons", str(tmp_path / "n.json"), "--out",
+    refused(run_cli(["edit", "--model", str(damaged), "--neurons", str(tmp_path / "n.json"), "--out",
                       str(tmp_path / "o")]), f"{damaged / 'config.json'} has neuronedit_edits = 5")
 
 

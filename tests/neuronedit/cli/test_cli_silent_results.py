@@ -9,19 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_checks import refused
 
 from attributions import NeuronScores, NeuronSet
 from neuronedit.edits import MANIFEST_NAME, Edit, delta_bytes, make_delta, save_manifest
 
 NEURONS = NeuronSet([(0, 1), (1, 2)])
-
-
-def _refused(result: tuple[int, str], *needles: str) -> str:
-    code, out = result
-    assert code == 2 and "Traceback" not in out, out
-    for needle in needles:
-        assert needle in out, out
-    return out
 
 
 def _neurons(tmp_path: Path) -> str:
@@ -44,7 +37,7 @@ def _apply(model_dir: Path, manifest: Path, out: Path) -> list[str]:
 
 def test_a_scale_factor_that_overflows_the_weights_writes_nothing(model_dir, tmp_path, run_cli):
     out = tmp_path / "o"
-    _refused(run_cli(["edit", "--model", str(model_dir), "--neurons", _neurons(tmp_path), "--mode", "scale",
+    refused(run_cli(["edit", "--model", str(model_dir), "--neurons", _neurons(tmp_path), "--mode", "scale",
                       "--factor", "1e39", "--out", str(out)]), "NaN or infinite", "--factor")
     assert not out.exists()
 
@@ -54,7 +47,7 @@ def test_manifest_numbers_that_overflow_the_weights_write_nothing(edit, model_di
     from dataclasses import replace
 
     manifest = save_manifest([replace(edit, base_fingerprint=fingerprint)], tmp_path / MANIFEST_NAME)
-    _refused(run_cli(_apply(model_dir, manifest, tmp_path / "o")), "NaN or infinite")
+    refused(run_cli(_apply(model_dir, manifest, tmp_path / "o")), "NaN or infinite")
     assert not (tmp_path / "o").exists()
 
 
@@ -70,7 +63,7 @@ def test_a_weight_delta_holding_nan_writes_nothing(model_dir, fingerprint, tmp_p
     (tmp_path / name).write_bytes(data)
     edit = Edit(NeuronSet(), "unlearn", base_fingerprint=fingerprint, delta=name, delta_sha256=digest)
     manifest = save_manifest([edit], tmp_path / MANIFEST_NAME)
-    _refused(run_cli(_apply(model_dir, manifest, tmp_path / "o")), name, "NaN or infinite")
+    refused(run_cli(_apply(model_dir, manifest, tmp_path / "o")), name, "NaN or infinite")
     assert not (tmp_path / "o").exists()
 
 
@@ -82,15 +75,15 @@ def test_a_400_digit_manifest_number_is_an_input_error(field, value, model_dir, 
     body = json.loads(manifest.read_text())
     body["edits"][0][field] = value
     manifest.write_text(json.dumps(body))
-    _refused(run_cli(_apply(model_dir, manifest, tmp_path / "o")), f"{field}", "finite")
+    refused(run_cli(_apply(model_dir, manifest, tmp_path / "o")), f"{field}", "finite")
 
 
-def test_a_manifest_without_its_id_is_refused(model_dir, fingerprint, tmp_path, run_cli):
+def test_a_manifest_without_its_id_isrefused(model_dir, fingerprint, tmp_path, run_cli):
     manifest = save_manifest([Edit(NEURONS, "zero", base_fingerprint=fingerprint)], tmp_path / MANIFEST_NAME)
     body = json.loads(manifest.read_text())
     del body["edits"][0]["id"]
     manifest.write_text(json.dumps(body))
-    _refused(run_cli(_apply(model_dir, manifest, tmp_path / "o")), "'id'", "hand")
+    refused(run_cli(_apply(model_dir, manifest, tmp_path / "o")), "'id'", "hand")
     assert not (tmp_path / "o").exists()
 
 
@@ -99,7 +92,7 @@ def test_a_config_whose_edit_ids_are_not_a_list_is_an_input_error(model_dir, tmp
     shutil.copytree(model_dir, copy)
     config = json.loads((copy / "config.json").read_text())
     (copy / "config.json").write_text(json.dumps({**config, "neuronedit_edits": 5}))
-    _refused(run_cli(["edit", "--model", str(copy), "--neurons", _neurons(tmp_path), "--out", str(tmp_path / "o")]),
+    refused(run_cli(["edit", "--model", str(copy), "--neurons", _neurons(tmp_path), "--out", str(tmp_path / "o")]),
              "neuronedit_edits", "config.json")
 
 
@@ -109,16 +102,16 @@ def test_a_scores_file_without_a_fingerprint_needs_force(command, model_dir, tmp
     argv = [command, "--model", str(model_dir), "--scores", scores, "--top-k", "2", "--out", str(tmp_path / "o")]
     if command == "explain":
         argv += ["--tokens", "50", "--quiet"]
-    _refused(run_cli(argv), scores, "fingerprint", "--force")
+    refused(run_cli(argv), scores, "fingerprint", "--force")
     assert not (tmp_path / "o").exists()
     code, out = run_cli([*argv, "--force"])
     assert code == 0 and "warning:" in out, out
 
 
 @pytest.mark.parametrize("zero, std, rule", [(True, 1.0, "ratio"), (False, float("nan"), "consistent")])
-def test_an_empty_selection_is_refused(zero, std, rule, model_dir, fingerprint, tmp_path, run_cli):
+def test_an_empty_selection_isrefused(zero, std, rule, model_dir, fingerprint, tmp_path, run_cli):
     scores = _scores(tmp_path / "s.safetensors", fingerprint, zero=zero, std=std)
-    _refused(run_cli(["edit", "--model", str(model_dir), "--scores", scores, "--rule", rule, "--out",
+    refused(run_cli(["edit", "--model", str(model_dir), "--scores", scores, "--rule", rule, "--out",
                       str(tmp_path / "o")]), f"rule {rule!r}", "--rule")
     assert not (tmp_path / "o").exists()
 
@@ -143,7 +136,7 @@ def test_explain_never_opens_a_path_named_by_the_scores_file(model_dir, fingerpr
 def test_edit_refuses_flags_it_would_ignore(extra, model_dir, tmp_path, run_cli):
     flag = next(a for a in extra if a in ("--top-k", "--rule", "--factor", "--means-data"))
     flag = "--means-data" if "--means-data" in extra else flag
-    _refused(run_cli(["edit", "--model", str(model_dir), "--neurons", _neurons(tmp_path), *extra,
+    refused(run_cli(["edit", "--model", str(model_dir), "--neurons", _neurons(tmp_path), *extra,
                       "--out", str(tmp_path / "o")]), flag)
     assert not (tmp_path / "o").exists()
 
@@ -151,10 +144,10 @@ def test_edit_refuses_flags_it_would_ignore(extra, model_dir, tmp_path, run_cli)
 def test_transfer_refuses_dose_without_sizes_and_pair_data_as_perplexity_text(model_dir, tmp_path, run_cli):
     base = ["transfer", "--model", str(model_dir), "--data", "probes", "--domains", "gender", "--out",
             str(tmp_path / "o"), "--quiet"]
-    _refused(run_cli([*base, "--dose"]), "--dose", "--no-dose")
-    _refused(run_cli([*base, "--ppl-text", "probes:gender"]), "--ppl-text", "text:PATH")
-    _refused(run_cli([*base, "--confine"]), "--confine is for --mode unlearn", "drop it")
-    _refused(run_cli([*base, "--lr", "0.1", "--unlearn-method", "gradient_ascent"]), "--unlearn-method, --lr are",
+    refused(run_cli([*base, "--dose"]), "--dose", "--no-dose")
+    refused(run_cli([*base, "--ppl-text", "probes:gender"]), "--ppl-text", "text:PATH")
+    refused(run_cli([*base, "--confine"]), "--confine is for --mode unlearn", "drop it")
+    refused(run_cli([*base, "--lr", "0.1", "--unlearn-method", "gradient_ascent"]), "--unlearn-method, --lr are",
              "--mode unlearn")
     assert not (tmp_path / "o").exists()
 
@@ -163,7 +156,7 @@ def test_transfer_refuses_a_top_k_the_random_control_cannot_match(model_dir, tmp
     """Before any attribution (it used to fail after the whole matrix was computed)."""
     result = run_cli(["transfer", "--model", str(model_dir), "--data", "probes", "--domains", "gender", "--out",
                       str(tmp_path / "o"), "--top-k", "49"])
-    out = _refused(result, "--top-k (k) 49 is more than half of the model's 96 MLP neurons", "give at most 48")
+    out = refused(result, "--top-k (k) 49 is more than half of the model's 96 MLP neurons", "give at most 48")
     assert "evaluated" not in out
     assert not (tmp_path / "o").exists()
 
@@ -174,7 +167,7 @@ def test_unlearning_that_diverges_is_refused_and_restores_the_weights(model_dir,
     from attributions.errors import InputError
     from neuronedit.unlearn import unlearn
 
-    _refused(run_cli(["unlearn", "--model", str(model_dir), "--forget", "probes:gender", "--lr", "1e308", "--steps",
+    refused(run_cli(["unlearn", "--model", str(model_dir), "--forget", "probes:gender", "--lr", "1e308", "--steps",
                       "2", "--eval-every", "1", "--out", str(tmp_path / "o"), "--quiet"]), "diverged", "--lr")
     assert not (tmp_path / "o").exists()
     lm = tiny_lm()
