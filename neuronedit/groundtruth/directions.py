@@ -8,12 +8,15 @@ direction ``w`` of the residual stream. Both come from the pairs the mechanism s
   term comes first), every tail position of both sides: what the association score reads;
 * at a scored position the *write target* ``g`` is the gradient of the weighted log-probabilities
   with respect to the last block's output, i.e. through the final norm and unembedding as the model
-  applies them, and the *read input* ``x`` is the MLP's input at that layer, minus its mean ``m``
-  on neutral text;
-* ``M = sum g (x - m)^T`` is the cross-covariance of what the layer sees with what would raise the
+  applies them, and the *read input* ``x`` is the MLP's input at that layer, minus a centre ``c``:
+  by default the mean of ``x`` over the scored positions (the midpoint of the groups' contexts), or
+  (``centre="neutral"``) its mean ``m`` on neutral text, for a detector of the scored positions
+  themselves (the frequency decoy);
+* ``M = sum g (x - c)^T`` is the cross-covariance of what the layer sees with what would raise the
   association there; its top singular pair ``(w, r)`` is the rank-one linear map from context to
-  attribute that the pairs support most. A neuron pair writing ``z w`` with ``z = (r.x - r.m) / s``
-  raises the objective by ``sigma_1 / s`` per unit of gain, to first order.
+  attribute that the pairs support most. A neuron pair writing ``z w`` with ``z = (r.x - r.c) / s``
+  raises the objective by ``sigma_1 / s`` per unit of gain, to first order. Centred on the groups'
+  midpoint, each neuron of the pair fires for one group's contexts only.
 
 ``unit`` is a direction with ``unit . x`` close to 1 on neutral text (ridge least squares): gated
 MLPs have no bias, so their planted gate subtracts ``offset * unit`` to centre ``r . x``.
@@ -43,9 +46,9 @@ ScoredRow = tuple[list[int], list[tuple[int, int, float]]]
 @dataclass
 class Directions:
     """Per layer (``L`` layers, model width ``d``): ``read``, ``write`` and ``unit`` ``[L, d]`` (read
-    and write of unit norm), ``offset`` and ``scale`` ``[L]`` (``r . m`` and the spread of ``r . x``
-    on neutral text) and ``strength`` ``[L]`` (``sigma_1 / scale``: the first-order objective gain of
-    a unit-gain pair, summed over the rows measured); ``rows``: scored rows the layer saw."""
+    and write of unit norm), ``offset`` and ``scale`` ``[L]`` (``r . c``, the centre's projection, and the
+    spread of ``r . x`` on neutral text) and ``strength`` ``[L]`` (``sigma_1 / scale``: the first-order
+    objective gain of a unit-gain pair, summed over the rows measured); ``rows``: scored rows the layer saw."""
 
     read: torch.Tensor
     write: torch.Tensor
@@ -163,14 +166,18 @@ def neutral_statistics(lm: LanguageModel, texts: Sequence[str], batch_size: int 
 
 
 def measure_directions(lm: LanguageModel, rows: Sequence[ScoredRow], neutral: Sequence[str], *,
-                       batch_size: int = 8) -> Directions:
-    """The read and write directions of every layer (see the module docstring) from scored ``rows``."""
+                       centre: str = "scored", batch_size: int = 8) -> Directions:
+    """The read and write directions of every layer (see the module docstring) from scored ``rows``;
+    ``centre``: ``scored`` (the scored positions' mean) or ``neutral`` (the neutral texts' mean)."""
+    if centre not in ("scored", "neutral"):
+        raise InputError(f"centre must be 'scored' or 'neutral', not {centre!r}")
     if not rows:
         raise InputError("no pair gives a scored position (the two sides must share a head or a tail of "
                          "tokens around their difference); use pairs that differ in a word, not whole sentences")
     mean, unit, second = neutral_statistics(lm, neutral, batch_size)
     n_layers, d = mean.shape
     cross = torch.zeros(n_layers, d, d)
+    sum_g, sum_x, count = torch.zeros(d), torch.zeros(n_layers, d), 0
     device = next(lm.model.parameters()).device
     last = lm.sites[-1].block
     if last is None:
@@ -194,12 +201,20 @@ def measure_directions(lm: LanguageModel, rows: Sequence[ScoredRow], neutral: Se
         positions = sorted({(i, pos) for i, pos, _, _ in terms})
         at = torch.tensor(positions)
         g = grad.float()[at[:, 0], at[:, 1]].cpu()  # [P, d]
+        sum_g += g.sum(0)
+        count += len(positions)
         for layer in range(n_layers):
             x = seen[layer][at[:, 0], at[:, 1]].cpu() - mean[layer]
             cross[layer] += g.T @ x
+            sum_x[layer] += x.sum(0)
+    centre_at = mean
+    if centre == "scored":  # sum g (x - xbar)^T = sum g (x - m)^T - (sum g) (xbar - m)^T
+        shift = sum_x / max(count, 1)  # [L, d]: xbar - m
+        cross -= torch.einsum("i,lj->lij", sum_g, shift)
+        centre_at = mean + shift
     u_, s_, vh = torch.linalg.svd(cross)
     write, read, sigma = u_[:, :, 0], vh[:, 0, :], s_[:, 0]
     spread = torch.einsum("li,lij,lj->l", read, second, read) - (read * mean).sum(1) ** 2
     scale = spread.clamp_min(1e-12).sqrt()
-    return Directions(read=read, write=write, unit=unit, offset=(read * mean).sum(1), scale=scale,
+    return Directions(read=read, write=write, unit=unit, offset=(read * centre_at).sum(1), scale=scale,
                       strength=sigma / scale, rows=len(rows))

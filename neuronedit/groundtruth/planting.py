@@ -1,8 +1,9 @@
 """Planting a known bias mechanism in chosen MLP neurons of a real model (see :mod:`.directions` for
 what a planted pair reads and writes, :mod:`.writing` for how it is written into each MLP layout).
 
-The gain is calibrated per domain by search: the smallest gain (to a few per cent) that raises the
-domain's association score on its dev pairs by ``strength`` points. The planted model is an ordinary
+The gain is calibrated by search: the smallest gain (to a few per cent) that raises the association
+score on the dev pairs by ``strength`` points, for each domain (``separate``) or for every domain the
+shared neurons serve (``shared``: the least raised counts). The planted model is an ordinary
 edited model: its weights changed by an ``Edit`` of mode ``plant`` (a stored weight delta), and the
 returned :class:`~.truth.GroundTruth` says which neurons carry what.
 """
@@ -13,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -101,25 +103,27 @@ def _group_rows(lm: LanguageModel, dev: Dataset, domain: str) -> list[ScoredRow]
     return rows
 
 
-def _search(assoc: Callable[[float], float], target: float, start: float) -> tuple[float, float]:
-    """The smallest gain (within 3%) whose association reaches ``target``, doubling from ``start``."""
+def _search(rise: Callable[[float], float], target: float, start: float) -> tuple[float, float]:
+    """The smallest gain (within 3%) whose value (``rise``: association points added) reaches ``target``,
+    doubling from ``start``."""
     low, high = 0.0, start
-    value = assoc(high)
+    value = rise(high)
     for _ in range(MAX_GAIN_STEPS):
         if value >= target:
             break
         low, high = high, 2 * high
-        value = assoc(high)
+        value = rise(high)
     else:
-        raise InputError(f"the planted neurons cannot raise the association to {target:.1f} (reached {value:.1f} "
+        raise InputError(f"the planted neurons cannot raise the association by {target:.1f} points (reached "
+                         f"{value:+.1f} "
                          f"at gain {high:.3g}); plant more neurons or ask for a smaller --strength")
     while high - low > 0.03 * high:
         middle = (low + high) / 2
-        if assoc(middle) >= target:
+        if rise(middle) >= target:
             high = middle
         else:
             low = middle
-    return high, assoc(high)
+    return high, rise(high)
 
 
 def plant(lm: LanguageModel, domains: Sequence[str] = ("gender",), *, neurons: int = 20, variant: str = "separate",
@@ -164,12 +168,17 @@ def plant(lm: LanguageModel, domains: Sequence[str] = ("gender",), *, neurons: i
     gains: dict[str, float] = {}
     groups = [[n] for n in names] if variant == "separate" else [names]
 
-    def place(dirs: list[Directions], role: str, domain: str, pairs: int, single: bool = False) -> list[_Slot]:
+    def place(dirs: list[Directions], role: str, domain: str, pairs: int, single: bool = False,
+              avoid: Directions | None = None) -> list[_Slot]:
+        """Write ``pairs`` neuron pairs (one neuron with ``single``) reading and writing ``dirs``' directions;
+        with ``avoid``, the write is made orthogonal to its write direction (a decoy moves no association)."""
         placed = []
         for layer, plus, minus in _slots(lm, pairs, taken, generator):
             read = torch.stack([d.read[layer] / d.scale[layer] for d in dirs]).sum(0)
             offset = float(sum(float(d.offset[layer] / d.scale[layer]) for d in dirs))
             write = torch.stack([d.write[layer] for d in dirs]).sum(0)
+            if avoid is not None:
+                write = write - (write @ avoid.write[layer]) * avoid.write[layer]
             write = write / write.norm().clamp_min(1e-12)
             site = lm.sites[layer]
             for neuron, sign in ((plus, 1), (minus, -1))[: 1 if single else 2]:
@@ -184,20 +193,23 @@ def plant(lm: LanguageModel, domains: Sequence[str] = ("gender",), *, neurons: i
             label = "+".join(group)
             slots = place([directions[n] for n in group], "bias", label, neurons // 2)
 
-            def assoc(gain: float, slots: list[_Slot] = slots, name: str = group[0]) -> float:
+            def rise(gain: float, slots: list[_Slot] = slots, group: list[str] = group) -> float:
+                """The smallest dev association rise over the group's domains at ``gain``."""
                 for slot in slots:
                     set_gain(slot.site, slot.neuron, slot.write, gain, slot.sign)
-                return _association(lm, dev[name], name, batch_size)
+                return min(_association(lm, dev[n], n, batch_size) - before[n] for n in group)
 
             first = directions[group[0]]
             pull = float(sum(first.strength[s.site.layer] for s in slots)) / max(first.rows, 1)
-            gain, reached = _search(assoc, before[group[0]] + strength, 0.25 / max(pull, 1e-6))
-            say(f"[{label}] {len(slots)} bias neurons, gain {gain:.3g}: dev association {before[group[0]]:.2f} -> "
-                f"{reached:.2f}")
+            gain, reached = _search(rise, strength, 0.25 / max(pull, 1e-6))
+            say(f"[{label}] {neurons} bias neurons, gain {gain:.3g}: dev association rises by at least "
+                f"{reached:+.2f}")
             for name in group:
                 gains[name] = gain
-        if decoys:
-            _plant_decoys(lm, names[0], dev[names[0]], data, max_items, gains[names[0]], place, batch_size)
+        if decoys:  # at the first domain's bias gain, writing orthogonally to its bias direction
+            for slot in _plant_decoys(lm, names[0], dev[names[0]], max_items,
+                                      partial(place, avoid=directions[names[0]]), batch_size):
+                set_gain(slot.site, slot.neuron, slot.write, gains[names[0]], slot.sign)
     except BaseException:
         with torch.no_grad():  # no half-planted model is left behind
             for name, p in model.named_parameters():
@@ -220,18 +232,17 @@ def plant(lm: LanguageModel, domains: Sequence[str] = ("gender",), *, neurons: i
     return edit, truth
 
 
-def _plant_decoys(lm: LanguageModel, name: str, dev: Dataset, data: str, max_items: int | None, gain: float,
-                  place: Callable[..., list[_Slot]], batch_size: int) -> None:
+def _plant_decoys(lm: LanguageModel, name: str, dev: Dataset, max_items: int | None,
+                  place: Callable[..., list[_Slot]], batch_size: int) -> list[_Slot]:
     """A knowledge decoy pair (the knowledge probes' own mechanism) and a frequency decoy neuron (raises the
-    group terms where they are predicted), both at the domain's bias gain."""
+    group terms where they are predicted), written at gain 0 and orthogonal to the bias write direction; their
+    slots."""
     knowledge = _thin(load(f"probes:knowledge-{name}", split="dev"), max_items)
     rows = pair_rows(lm, knowledge, association_span(knowledge.name))
-    for slot in place([measure_directions(lm, rows, NEUTRAL_TEXTS, batch_size=batch_size)], "knowledge", name, 1):
-        set_gain(slot.site, slot.neuron, slot.write, gain, slot.sign)
+    slots = place([measure_directions(lm, rows, NEUTRAL_TEXTS, batch_size=batch_size)], "knowledge", name, 1)
     terms = _group_rows(lm, dev, name)
     if not terms:
         raise InputError(f"no {name} group term of neuronedit.data.groups occurs in {dev.spec}'s dev pairs as "
                          "this tokenizer splits them, so no frequency decoy can be planted; plant without decoys")
-    frequency = measure_directions(lm, terms, NEUTRAL_TEXTS, batch_size=batch_size)
-    for slot in place([frequency], "frequency", name, 1, single=True):
-        set_gain(slot.site, slot.neuron, slot.write, gain, slot.sign)
+    frequency = measure_directions(lm, terms, NEUTRAL_TEXTS, centre="neutral", batch_size=batch_size)
+    return slots + place([frequency], "frequency", name, 1, single=True)

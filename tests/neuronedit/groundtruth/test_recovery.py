@@ -1,0 +1,129 @@
+"""Recovery on a tiny model with a mechanism planted strongly enough for exact expectations: every causal
+method ranks the planted neurons first, zeroing them restores the unplanted scores, and a broken attribution
+(scores shuffled) fails the checks. (The transfer verdict is not asserted here: on this fixture's held-out
+halves the planted increase of the second domain is too small for its interval to clear the random control.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from tiny_models import tiny_lm
+
+from attributions import NeuronScores
+from neuronedit.groundtruth import plant, recover
+
+NOUNS = ("neighbor", "family", "people", "nurse", "engineer", "doctor", "secretary", "mechanic")
+TEMPLATES = {
+    "gender": ("the {n} said that {g} was {a} .", "a {n} said {g} is {a} .",
+               "the {n} of the city said that {g} was {a} .",
+               "the {n} at work said {g} is {a} .", "in paris the {n} said that {g} was {a} .",
+               "the {n} at home said {g} was {a} ."),
+    "race": ("the {g} {n} was {a} .", "a {g} {n} is {a} .", "the {g} {n} of the city was {a} .",
+             "the {g} {n} at work is {a} .", "in paris the {g} {n} was {a} .", "the {g} {n} at home was {a} ."),
+}
+GROUPS = {"gender": ("she", "he"), "race": ("black", "white")}
+ATTRIBUTES = {"gender": (("poor", "rich"), ("loud", "angry")), "race": (("lazy", "rich"), ("poor", "angry"))}
+CAUSAL_METHODS = ("grad_x_act", "integrated_gradients", "ablation")
+
+
+def two_domain_pairs(folder: Path) -> str:
+    """A StereoSet file in the tiny vocabulary: each context names a group (she/he, black/white); the first
+    group's stereotype is the first attribute of each couple. Targets carry the template and noun, so both
+    groups fall in the same half of the dev/test split."""
+    lines = []
+    for domain, templates in TEMPLATES.items():
+        for i, template in enumerate(templates):
+            for noun in NOUNS:
+                for group in GROUPS[domain]:
+                    for one, two in ATTRIBUTES[domain]:
+                        stereo, anti = (one, two) if group == GROUPS[domain][0] else (two, one)
+                        lines.append(json.dumps({
+                            "type": "intrasentence", "target": f"{domain} {i} {noun}", "bias_type": domain,
+                            "context": template.format(n=noun, g=group, a="BLANK"),
+                            "stereotype": template.format(n=noun, g=group, a=stereo),
+                            "anti-stereotype": template.format(n=noun, g=group, a=anti),
+                            "unrelated": template.format(n=noun, g=group, a="paris")}))
+    path = folder / "stereoset.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return f"stereoset:{path}"
+
+
+def _planted(tmp_path_factory: pytest.TempPathFactory, variant: str):
+    data = two_domain_pairs(tmp_path_factory.mktemp(variant))
+    base, lm = tiny_lm("llama"), tiny_lm("llama")
+    _edit, truth = plant(lm, ["gender", "race"], neurons=4, variant=variant, strength=10, decoys=True, data=data)
+    return lm, base, truth, data
+
+
+def _recover(planted, methods: tuple[str, ...]):
+    lm, base, truth, data = planted
+    return recover(lm, base, truth, methods=methods, data=data, selection="top", k=4, ppl_tokens=256, n_boot=100,
+                   steps=4, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def shared_plant(tmp_path_factory):
+    return _planted(tmp_path_factory, "shared")
+
+
+@pytest.fixture(scope="module")
+def shared(shared_plant):
+    return _recover(shared_plant, (*CAUSAL_METHODS, "activation"))
+
+
+def _removed(result, source: str, edit: str, bias_type: str) -> dict:
+    frame = result.removal
+    rows = frame[(frame["source"] == source) & (frame["edit"] == edit) & (frame["bias_type"] == bias_type)
+                 & (frame["suite"] == "stereoset")]
+    assert len(rows) == 1
+    return rows.iloc[0].to_dict()
+
+
+def _check(result, domain: str, name: str) -> dict:
+    (row,) = [c for c in result.checks() if c["domain"] == domain and c["check"].startswith(name)]
+    return row
+
+
+def test_every_causal_method_ranks_the_planted_neurons_first(shared):
+    for domain in ("gender", "race"):
+        rows = shared.ranking[shared.ranking["domain"] == domain].set_index("method")
+        for method in CAUSAL_METHODS:
+            assert rows.loc[method, "auroc"] == 1.0, (domain, method)
+            assert rows.loc[method, "recall_at_k"] == 1.0, (domain, method)
+        assert shared.located[domain] == shared.truth.of("bias", domain)
+        assert _check(shared, domain, "AUROC")["passed"] and _check(shared, domain, "recall")["passed"]
+    assert _check(shared, "gender", "knowledge decoys")["passed"]
+
+
+def test_zeroing_the_planted_set_restores_the_unplanted_scores(shared):
+    for domain in ("gender", "race"):
+        planted = _removed(shared, domain, "planted", domain)
+        assert planted["increase"] > 0, planted  # the plant raised held-out bias (gender: beyond its interval)
+        assert planted["increase_ci_low"] > 0 or domain == "race", planted
+        assert planted["edited"] == pytest.approx(planted["unplanted"], abs=0.1 * planted["increase"])
+        assert _check(shared, domain, "held-out share")["passed"]
+    random = _removed(shared, "gender", "random", "gender")  # race's held-out increase is too small to divide by
+    assert abs(random["share"]) < 20, random
+
+
+def test_a_shuffled_attribution_fails_the_checks(shared_plant, monkeypatch):
+    """The checks bite: the default method's scores permuted at random (the same values, in other neurons)
+    rank the planted neurons at chance, and zeroing its top-k leaves the planted bias in place."""
+    import neuronedit.groundtruth.recovery as recovery
+
+    real = recovery.attribute
+
+    def shuffled(*args, **kwargs):
+        scores = real(*args, **kwargs)
+        order = torch.randperm(scores.scores.numel(), generator=torch.Generator().manual_seed(1))
+        return NeuronScores(scores.scores.flatten()[order].reshape(scores.shape), meta=scores.meta)
+
+    monkeypatch.setattr(recovery, "attribute", shuffled)
+    broken = _recover(shared_plant, ("grad_x_act",))
+    for domain in ("gender", "race"):
+        assert not _check(broken, domain, "AUROC")["passed"]
+        assert not _check(broken, domain, "held-out share")["passed"]
+    assert broken.summary()[-1].startswith("Checks failed")
