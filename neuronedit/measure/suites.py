@@ -27,7 +27,8 @@ from .language import check_max_tokens, line_losses, lm_stats, window_losses
 from .scoring import is_masked_lm, pll_shared_tokens, score_encoded, score_texts, start_token_id
 
 __all__ = [
-    "NEUTRAL", "SuiteResult", "association_span", "bbq_results", "pair_results", "stereoset_results", "text_results",
+    "NEUTRAL", "SuiteResult", "association_scores", "association_span", "bbq_results", "pair_results",
+    "stereoset_results", "text_results",
 ]
 
 NEUTRAL = {"score": 50.0, "assoc": 50.0, "ss": 50.0, "gap": 0.0, "assoc_gap": 0.0, "bias_ambig": 0.0,
@@ -94,6 +95,32 @@ def _association(lm: LanguageModel, name: str, items: Sequence[Any], rule: str,
     return span_gap + np.nan_to_num(tail_gap), arrays, skipped
 
 
+def _pair_primary(rule: str, role: str) -> str:
+    if role == "knowledge" and rule == "balanced":
+        return "score"  # definitional knowledge: accuracy, with the balanced log-odds beside it
+    return "assoc" if rule == "conditional" else "assoc_gap"
+
+
+def association_scores(lm: LanguageModel, name: str, items: Sequence[Any], opts: dict[str, Any]) -> dict[str, float]:
+    """The primary association score per bias type of a causal LM on StereoSet or bias-pair ``items``, as
+    :func:`~.evaluation.evaluate` reports it, without the whole-text scores beside it (for loops that
+    re-score one suite many times, e.g. calibrating a planted gain)."""
+    if is_masked_lm(lm.model):
+        raise InputError(f"{name}: association scores read next-token predictions, so they need a causal LM")
+    stereoset = bool(items) and isinstance(items[0], StereoSetItem)
+    if stereoset:
+        items = [i for i in items if i.kind == "intrasentence"]
+    rule = "span" if stereoset else _association_rule(name)
+    primary = "assoc" if stereoset else _pair_primary(rule, "knowledge" if name.startswith("probes-knowledge")
+                                                        else "bias")
+    if primary == "score" or not items:
+        raise InputError(f"{name}: no association score to compute (knowledge probes report accuracy; StereoSet "
+                         "needs intrasentence items)")
+    _, arrays, _ = _association(lm, name, items, rule, opts)
+    stat = association_stats(rule)[primary]
+    return {bias: stat(arrays, np.asarray(idx)) for bias, idx in sorted(_by_bias_type(items).items())}
+
+
 def pair_results(lm: LanguageModel, name: str, items: Sequence[Any], opts: dict[str, Any]) -> list[SuiteResult]:
     """Minimal pairs: standard preference and gap, plus the association measure of the suite."""
     role = "knowledge" if name.startswith("probes-knowledge") else "bias"
@@ -109,9 +136,7 @@ def pair_results(lm: LanguageModel, name: str, items: Sequence[Any], opts: dict[
     else:
         gap, arrays, skipped = _association(lm, name, items, rule, opts)
         stats = {**association_stats(rule), **pair_stats()}
-        primary = "assoc" if rule == "conditional" else "assoc_gap"
-        if role == "knowledge" and rule == "balanced":
-            primary = "score"  # definitional knowledge: accuracy, with the balanced log-odds beside it
+        primary = _pair_primary(rule, role)
     out = []
     for bias, idx in sorted(_by_bias_type(items).items()):
         g = gap[idx]

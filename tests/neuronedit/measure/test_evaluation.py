@@ -13,9 +13,11 @@ from locations import FIXTURES
 from reference import naive_logprob
 from tiny_models import tiny_model, tiny_tokenizer
 
+from attributions.errors import InputError
 from neuronedit.data import load
 from neuronedit.measure.evaluation import evaluate
 from neuronedit.measure.paired import paired_effects
+from neuronedit.measure.suites import association_scores
 
 FIX = FIXTURES
 SUITES = [f"crows:{FIX / 'crows_small.csv'}", f"stereoset:{FIX / 'stereoset_flat.jsonl'}",
@@ -101,3 +103,21 @@ def test_identical_pairs_are_ties_not_decisions(tiny_lm):
     # the association measure lists both: t0 tokenizes identically, t1 has nothing after its pronoun
     assert {s["id"]: s["reason"] for s in out["skipped"]} == {
         "t0": "the two sides tokenize identically", "t1": "the two sides share no tokens after the difference"}
+
+
+def test_association_scores_equal_the_primary_values_of_evaluate(tiny_lm, result):
+    """The association-only scorer (the planting calibration's) reports what ``evaluate`` reports, per bias type."""
+    frame = result.frame()
+    checked = 0
+    for spec in SUITES[1:3] + ["probes:religion"]:
+        data = load(spec)
+        scores = association_scores(tiny_lm, data.name, list(data), {"batch_size": 4, "progress": False})
+        for r in result.results:
+            if r.suite == data.name and r.bias_type in scores:
+                row = frame[(frame.suite == r.suite) & (frame.bias_type == r.bias_type) & (frame.metric == r.primary)]
+                assert scores[r.bias_type] == pytest.approx(float(row.value.iloc[0]), nan_ok=True), (spec, r.bias_type)
+                checked += bool(np.isfinite(scores[r.bias_type]))
+    assert checked >= 2  # one suite is all ties or skipped on the tiny tokenizer
+    with pytest.raises(InputError, match="accuracy"):
+        association_scores(tiny_lm, "probes-knowledge-gender", list(load("probes:knowledge-gender")), {"batch_size": 4,
+                                                                                                     "progress": False})
