@@ -9,15 +9,18 @@ carry the marker: a file or folder of the user's that happens to match the name 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-__all__ = ["MARKER", "MAX_JSON_BYTES", "atomic_file", "clean_stale", "read_json_text", "written_by_toolkit"]
+__all__ = ["MARKER", "MAX_JSON_BYTES", "atomic_file", "clean_stale", "read_json", "written_by_toolkit"]
 
 MARKER = ".neuronedit"
 """A file in every folder this toolkit writes (outputs and temporaries); ``--overwrite`` replaces,
@@ -28,15 +31,34 @@ MAX_JSON_BYTES = 1 << 26
 """The largest JSON settings file read (a manifest, a neuron set, a device map, a results file): 64 MiB."""
 
 
-def read_json_text(path: Path, what: str) -> str:
-    """The text of the JSON ``what`` at ``path``, refused before reading when larger than :data:`MAX_JSON_BYTES`."""
+def read_json(path: Path, what: str, fix: str, error: type[Exception] | None = None) -> Any:
+    """The decoded JSON ``what`` at ``path`` (untrusted: any value may come back). Refused with ``error``
+    (default :class:`~.errors.InputError`) naming ``path`` and ``fix`` when it is missing, not a regular
+    file (a folder, a FIFO), larger than :data:`MAX_JSON_BYTES`, unreadable, not UTF-8, not JSON, or nested
+    or numbered beyond what the decoder takes."""
     from .errors import InputError
 
-    size = path.stat().st_size
-    if size > MAX_JSON_BYTES:
-        raise InputError(f"{path} is {size:,} bytes, more than a {what} can be (at most {MAX_JSON_BYTES:,}); "
-                         f"it is not a {what}, or it is damaged")
-    return path.read_text(encoding="utf-8-sig")
+    fail = error or InputError
+    try:
+        info = path.stat()
+    except OSError:
+        raise fail(f"{path} not found; {fix}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise fail(f"{path} is not a regular file (a folder, a pipe or a device), so it is no {what}; {fix}")
+    if info.st_size > MAX_JSON_BYTES:
+        raise fail(f"{path} is {info.st_size:,} bytes, more than a {what} can be (at most {MAX_JSON_BYTES:,}); "
+                   f"it is not a {what}, or it is damaged; {fix}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as err:
+        raise fail(f"cannot read {path} ({err.strerror or err}); check its permissions, or {fix}") from None
+    except json.JSONDecodeError as err:
+        raise fail(f"{path} is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}), so it is no "
+                   f"{what}; {fix}") from None
+    except UnicodeDecodeError:
+        raise fail(f"{path} is not UTF-8 text, so it is no {what}; {fix}") from None
+    except (ValueError, RecursionError):  # a 5000-digit integer, or nesting deeper than the decoder's stack
+        raise fail(f"{path} holds a number too long or nesting too deep for a {what}; {fix}") from None
 
 
 def written_by_toolkit(folder: Path) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .errors import InputError
-from .files import atomic_file, read_json_text
+from .files import atomic_file, read_json
 
 __all__ = ["NeuronSet", "parse_neurons"]
 
@@ -162,12 +162,7 @@ class NeuronSet:
     def load(cls, path: str | os.PathLike[str]) -> NeuronSet:
         """Read a file written by :meth:`save`; every entry is validated (:func:`parse_neurons`)."""
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no neuron-set file at {path}")
-        try:
-            data = json.loads(read_json_text(path, "neuron set"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-            raise InputError(f"{path}: not a readable neuron-set JSON file ({err})") from None
+        data = read_json(path, "neuron set", "give a file written by NeuronSet.save or `neuronedit select`")
         if not isinstance(data, dict) or data.get("format") != SET_FORMAT:
             raise InputError(f"{path}: expected a JSON object with format {SET_FORMAT!r} and a 'neurons' list "
                              "(write it with NeuronSet.save)")

@@ -131,9 +131,10 @@ class NeuronScores:
         except (SafetensorError, OSError) as err:
             raise InputError(f"{path}: not a safetensors scores file ({err})") from None
         try:
-            header = json.loads(header.get("neuronedit", "{}"))
-        except (json.JSONDecodeError, RecursionError) as err:
-            raise InputError(f"{path}: its metadata is not valid JSON ({err}); the file is damaged") from None
+            header = json.loads(header.get("neuronedit", "{}"), parse_constant=_no_constant)
+        except (ValueError, RecursionError) as err:  # JSONDecodeError, NaN/Infinity, a 5000-digit integer
+            raise InputError(f"{path}: its metadata is not valid JSON ({str(err)[:120]}); the file is damaged") \
+                from None
         if not isinstance(header, dict):
             raise InputError(f"{path}: its metadata must be a JSON object; the file is damaged")
         if header.get("format") != _SCORES_FORMAT or "scores" not in tensors:
@@ -142,6 +143,9 @@ class NeuronScores:
         control = None
         if "control.scores" in tensors:
             control = cls(*_checked(tensors, "control.", path), _meta(header, "control_meta", path))
+            if control.scores.shape != tensors["scores"].shape:
+                raise InputError(f"{path}: its control scores have shape {tuple(control.scores.shape)}, the scores "
+                                 f"{tuple(tensors['scores'].shape)}; the file is damaged")
         return cls(*_checked(tensors, "", path), _meta(header, "meta", path), control)
 
 
@@ -151,12 +155,28 @@ def _stable(meta: dict[str, Any]) -> dict[str, Any]:
             for k, v in meta.items() if k not in _VOLATILE_META}
 
 
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_META_TYPES: dict[str, tuple[type, ...]] = {"model": (str,), "fingerprint": (str,), "method": (str,),
+                                            "n_examples": (int,), "seed": (int,), "data": (str,)}
+"""Types of the metadata fields other code reads or copies into manifests (absent or null is allowed)."""
+
+
 def _meta(header: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
-    """``header[key]``, a JSON object."""
+    """``header[key]``, a JSON object whose known fields have their types."""
     meta = header.get(key, {})
     if not isinstance(meta, dict):
         raise InputError(f"{path}: the {key!r} metadata must be a JSON object, not {type(meta).__name__}; "
                          "the file is damaged or was not written by neuronedit")
+    for name, types in _META_TYPES.items():
+        value = meta.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)
+                                  or (isinstance(value, int) and value < 0)):
+            raise InputError(f"{path}: the {key!r} metadata field {name!r} must be a "
+                             f"{'non-negative integer' if int in types else 'string'}, not {str(value)[:40]!r}; "
+                             "the file is damaged or was not written by neuronedit")
     return meta
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from attributions.files import atomic_file, read_json_text
+from attributions.files import atomic_file, read_json
 from attributions.timings import split_timings, write_timings
 
 __all__ = ["Comparison"]
@@ -122,6 +122,7 @@ class Comparison:
     @classmethod
     def load(cls, out_dir: str | os.PathLike[str]) -> Comparison:
         """Read a saved comparison (``comparison.json``)."""
-        data = json.loads(read_json_text(Path(out_dir) / "comparison.json", "comparison file"))
+        data = read_json(Path(out_dir) / "comparison.json", "comparison file",
+                         "give the folder `neuronedit compare` wrote")
         return cls(effects=pd.DataFrame(data["effects"]), settings=data["settings"],
                    pairwise=pd.DataFrame(data.get("pairwise", [])))

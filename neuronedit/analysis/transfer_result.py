@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from attributions import NeuronScores, NeuronSet
-from attributions.files import atomic_file, read_json_text
+from attributions.files import atomic_file, read_json
 from attributions.timings import split_timings, write_timings
 
 from .effects import benchmark_of
@@ -160,7 +160,8 @@ class TransferResult:
     def load(cls, path: str | os.PathLike[str]) -> TransferResult:
         """Read ``results.json`` (or the folder holding it)."""
         path = Path(path)
-        data = json.loads(read_json_text(path / "results.json" if path.is_dir() else path, "results file"))
+        data = read_json(path / "results.json" if path.is_dir() else path, "results file",
+                         "give the folder `neuronedit transfer` wrote")
         effects = pd.DataFrame(data["effects"])
         if "role" not in effects:  # results written before benchmarks and roles were recorded
             effects["role"] = ["cost" if t == "perplexity" else "bias" for t in effects["target"]]

@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 
 from attributions import LanguageModel
 from attributions.errors import InputError
-from attributions.files import atomic_file, read_json_text
+from attributions.files import atomic_file, read_json
 
 from ..edits.handle import as_language_model
 from .leace import ConceptEraser
@@ -73,10 +73,7 @@ def load_eraser(path: str | os.PathLike[str], model: LanguageModel, *, force: bo
     path = Path(path)
     manifest_path = path / MANIFEST if path.is_dir() else path
     refit = "fit the eraser again (fit_leace, then save_eraser)"
-    try:
-        manifest: Any = json.loads(read_json_text(manifest_path, "LEACE manifest"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise _fail(manifest_path, f"not a readable JSON manifest ({err})", refit) from None
+    manifest: Any = read_json(manifest_path, "LEACE manifest", refit, EraserFileError)
     if not isinstance(manifest, dict) or manifest.get("kind") != "leace":
         raise _fail(manifest_path, "not a LEACE manifest (no \"kind\": \"leace\")", refit)
     layers, digest = manifest.get("layers"), manifest.get("sha256")

@@ -133,6 +133,10 @@ def int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+MAX_SEED = 2**63 - 1
+"""The largest seed torch generators take."""
+
+
 def _shown(text: str) -> str:
     """A value as echoed in a message: at most 20 characters (a 400-digit number is not repeated)."""
     return text if len(text) <= 20 else text[:17] + "..."
@@ -223,27 +227,23 @@ def add_location_options(parser: argparse.ArgumentParser, max_items: str) -> Non
     add_control(parser)
     parser.add_argument("--max-items", type=int_at_least(2), help=max_items)
     parser.add_argument("--n-boot", type=int_at_least(10, MAX_BOOT), default=1000, help="bootstrap resamples")
-    parser.add_argument("--seed", type=int_at_least(0), default=0)
+    parser.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=0)
     parser.add_argument("--batch-size", type=POSITIVE, default=16)
 
 
 def load_placed(args: argparse.Namespace) -> Any:
     """Load ``--model`` with the placement options; rank 0 first under torchrun,
     so that a conversion into the shared cache happens once."""
-    import json
 
     from attributions.distributed import is_distributed, local_device, rank_zero_first
-    from attributions.files import read_json_text
+    from attributions.files import read_json
 
     from ..model.loading import load_model
 
     device_map = getattr(args, "device_map", None)
     if device_map and device_map.endswith(".json"):
-        try:
-            device_map = json.loads(read_json_text(Path(device_map), "device map"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise InputError(f"--device-map {device_map}: not valid JSON ({err}); write an object of module name "
-                             'to device, e.g. {"model.layers.0": 0, "lm_head": "cpu"}') from None
+        device_map = read_json(Path(device_map), "device map (--device-map)",
+                               'write an object of module name to device, e.g. {"model.layers.0": 0, "lm_head": "cpu"}')
     device = getattr(args, "device", None) or (str(local_device()) if is_distributed() else "cpu")
     with rank_zero_first():
         return load_model(args.model, dtype=getattr(args, "dtype", "float32"), device=device,

@@ -11,6 +11,7 @@ from .args import (
     ATTRIBUTION_METHOD,
     DEFAULT_ATTRIBUTION_METHOD,
     DEFAULT_CONTROL,
+    MAX_SEED,
     MAX_STEPS,
     OBJECTIVES,
     POSITIVE,
@@ -54,7 +55,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--checkpoint", help="folder for partial sums: a killed run restarted with the same "
                                              "arguments resumes there (same scores as an uninterrupted run)")
     parser.add_argument("--checkpoint-every", type=POSITIVE, default=20, help="save partial sums every N batches")
-    parser.add_argument("--seed", type=int_at_least(0), default=0)
+    parser.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=0)
     add_control(parser, default=None, default_help=f"{DEFAULT_CONTROL} when the data has one bias type with "
                 "knowledge probes (as transfer), else lm")
     parser.add_argument("--no-control", action="store_true", help="skip the control scores")

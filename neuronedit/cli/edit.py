@@ -58,7 +58,10 @@ def selected_neurons(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     scores = NeuronScores.load(args.scores)
     if args.rule is None and scores.control is None:
         print(f"{args.scores} holds no control scores, so the rule is 'top' (not the default {DEFAULT_RULE!r})")
-    neurons, rule, k = choose_neurons(scores, args.top_k, args.rule)
+    try:
+        neurons, rule, k = choose_neurons(scores, args.top_k, args.rule)
+    except InputError as err:  # the scores cannot be selected from: name the file they came from
+        raise InputError(f"{args.scores}: {err}") from None
     print(f"selected {len(neurons)} neurons by rule {rule!r} (k={k}{'' if args.top_k else ', the default'})")
     provenance = {"scores_file": args.scores, "scores_sha256": file_sha256(args.scores), "rule": rule, "k": k,
                   **{key: scores.meta.get(key) for key in ("method", "objective", "data", "data_sha256", "seed",

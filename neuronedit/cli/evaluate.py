@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .args import MAX_BOOT, POSITIVE, add_model, add_placement, add_quiet, int_at_least, load_placed
+from .args import MAX_BOOT, MAX_SEED, POSITIVE, add_model, add_placement, add_quiet, int_at_least, load_placed
 from .outputs import EVALUATION_FORMAT, check_output_file
 
 
@@ -21,7 +21,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--batch-size", type=POSITIVE, default=32)
     parser.add_argument("--n-boot", type=int_at_least(10, MAX_BOOT), default=1000,
                         help="bootstrap resamples for the intervals")
-    parser.add_argument("--seed", type=int_at_least(0), default=0)
+    parser.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=0)
     parser.add_argument("--max-tokens", type=POSITIVE, help="score at most this many tokens of each text: corpus")
     parser.add_argument("--json", help="write the results as JSON here")
     parser.add_argument("--csv", help="write the tidy table as CSV here")

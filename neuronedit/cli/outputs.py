@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -90,8 +91,11 @@ def _writable_parent(path: Path, flag: str) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise InputError(f"{flag} {path}: {parent} is a file, not a folder; choose another path")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{flag} {path}: cannot write in {parent} (permission denied); choose a writable folder")
+    try:  # a real probe: permission bits say nothing for root, /proc or a read-only mount
+        os.rmdir(tempfile.mkdtemp(prefix=".neuronedit-probe-", dir=parent))
+    except OSError as err:
+        raise InputError(f"{flag} {path}: cannot write in {parent} ({err.strerror or err}); choose a writable "
+                         "folder") from None
 
 
 def _check_name_length(path: Path, flag: str) -> None:
@@ -178,8 +182,8 @@ def check_run_paths(args: argparse.Namespace) -> None:
               if name not in (*OUTPUT_FLAGS, *_WORK_FLAGS) and not callable(value) for path in _named_paths(value)}
     for flag, out in resolved.items():
         for path, name in inputs.items():
-            if path == out or out in path.parents:
-                relation = "is" if path == out else "contains"
+            if path == out or out in path.parents or (path.is_dir() and path in out.parents):
+                relation = "is" if path == out else "contains" if out in path.parents else "is inside"
                 raise InputError(f"{flag} {outputs[flag]} {relation} {path}, which this run reads "
-                                 f"(--{name.replace('_', '-')}); writing there would replace it. "
+                                 f"(--{name.replace('_', '-')}); writing there would replace or change it. "
                                  f"Choose another {flag}")

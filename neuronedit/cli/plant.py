@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .args import POSITIVE, add_model, add_output, add_quiet, int_at_least, positive_float, say
+from .args import MAX_SEED, POSITIVE, add_model, add_output, add_quiet, int_at_least, positive_float, say
 from .outputs import check_output_dir
 
 VARIANTS = ("separate", "shared")  # neuronedit.groundtruth.VARIANTS (kept here so that --help imports no torch)
@@ -30,7 +30,7 @@ def add_parser(sub: Any) -> None:
                         help="dev pairs to measure the directions and calibrate on: stereoset (bundled, default), "
                              "probes or KIND:PATH")
     parser.add_argument("--max-items", type=int_at_least(2), help="cap each domain's dev pairs (evenly spaced)")
-    parser.add_argument("--seed", type=int_at_least(0), default=0, help="chooses the planted neurons")
+    parser.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=0, help="chooses the planted neurons")
     parser.add_argument("--batch-size", type=POSITIVE, default=8)
     add_output(parser, "checkpoint directory to write (with planted.json, the ground truth)")
     add_quiet(parser, "no calibration messages")

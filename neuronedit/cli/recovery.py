@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from attributions.errors import InputError
@@ -71,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
     from ..report.recovery import write_recovery_report
 
     out = check_output_dir(args.out, overwrite=args.overwrite)
+    if Path(args.model).is_file():
+        raise InputError(f"--model {args.model} is a file; give the folder `neuronedit plant --out` wrote (the one "
+                         "holding planted.json and the weights)")
     truth = GroundTruth.load(args.model)
     data = args.data
     if data is None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from .args import (
     DEFAULT_UNLEARNING_METHOD,
+    MAX_SEED,
     MAX_STEPS,
     POSITIVE,
     UNLEARNING_METHOD,
@@ -44,7 +45,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--eval-every", type=POSITIVE, default=10)
     parser.add_argument("--max-retain-ppl-increase", type=positive_float, default=0.05,
                         help="stop and roll back when retain perplexity rises by more than this share")
-    parser.add_argument("--seed", type=int_at_least(0), default=0)
+    parser.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=0)
     add_output(parser, "checkpoint directory to write")
     add_quiet(parser)
     parser.set_defaults(func=run)

@@ -22,7 +22,7 @@ from typing import Any
 
 from attributions import NeuronSet
 from attributions.errors import InputError
-from attributions.files import atomic_file, read_json_text
+from attributions.files import atomic_file, read_json
 from attributions.neuron_set import parse_neurons
 from attributions.timings import split_timings, write_timings
 
@@ -205,13 +205,8 @@ def load_manifest(path: str | os.PathLike[str]) -> list[Edit]:
     path = Path(path)
     if path.is_dir():
         path = path / MANIFEST_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"no manifest at {path}")
-    try:
-        data = json.loads(read_json_text(path, "manifest"))
-    except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError, a 5000-digit integer
-        raise ManifestError(f"{path} is not valid JSON ({str(err)[:200]}); it should be the neuronedit.json that "
-                            "`neuronedit edit`/`unlearn` wrote") from None
+    data = read_json(path, "manifest", "it should be the neuronedit.json that `neuronedit edit`/`unlearn` wrote",
+                     ManifestError)
     return parse_manifest(data, str(path))
 
 

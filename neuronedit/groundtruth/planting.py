@@ -105,20 +105,27 @@ def _group_rows(lm: LanguageModel, dev: Dataset, domain: str) -> list[ScoredRow]
     return rows
 
 
-def _search(rise: Callable[[float], float], target: float, start: float) -> tuple[float, float]:
+def _search(rise: Callable[[float], float], target: float, start: float,
+            say: Callable[[str], None] = lambda _m: None) -> tuple[float, float]:
     """The smallest gain (within 3%) whose value (``rise``: association points added) reaches ``target``,
-    doubling from ``start``."""
+    doubling from ``start``; refused once doubling has not raised the best value for three steps (past the
+    peak, a larger gain only breaks the model) or after :data:`MAX_GAIN_STEPS` doublings."""
     low, high = 0.0, start
     value = rise(high)
+    best, best_gain, stale = value, high, 0
     for _ in range(MAX_GAIN_STEPS):
+        say(f"  gain {high:.3g}: {value:+.2f} points")
         if value >= target:
+            break
+        stale = 0 if value > best else stale + 1
+        best, best_gain = (value, high) if value > best else (best, best_gain)
+        if stale == 3:
             break
         low, high = high, 2 * high
         value = rise(high)
-    else:
-        raise InputError(f"the planted neurons cannot raise the association by {target:.1f} points (reached "
-                         f"{value:+.1f} "
-                         f"at gain {high:.3g}); plant more neurons or ask for a smaller --strength")
+    if value < target:
+        raise InputError(f"the planted neurons cannot raise the association by {target:.1f} points (at most "
+                         f"{best:+.1f}, at gain {best_gain:.3g}); plant more neurons or ask for a smaller --strength")
     while high - low > 0.03 * high:
         middle = (low + high) / 2
         if rise(middle) >= target:
@@ -140,14 +147,20 @@ def plant(lm: LanguageModel, domains: Sequence[str] = ("gender",), *, neurons: i
     names = [canonical_bias_type(d) for d in domains]
     if variant not in VARIANTS:
         raise InputError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    if not names or len(set(names)) != len(names) or (variant == "shared" and len(names) < 2):
-        raise InputError("name distinct domains; the shared variant needs two or more (e.g. gender race)")
+    if not names or len(set(names)) != len(names):
+        raise InputError(f"--domains {' '.join(domains)}: name each domain once (e.g. gender race)")
+    if variant == "shared" and len(names) < 2:
+        raise InputError("the shared variant plants one set serving several domains: name two or more "
+                         "(--domains gender race)")
     if isinstance(neurons, bool) or not isinstance(neurons, int) or neurons < 2 or neurons % 2:
         raise InputError(f"planted neurons come in pairs: --neurons must be an even number of at least 2, "
-                         f"not {neurons}")
+                         f"not {str(neurons)[:20]}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise InputError(f"--seed must be an integer in [0, 2**63), not {str(seed)[:20]}")
     if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not math.isfinite(strength) \
             or not 0 < strength < 100:
-        raise InputError(f"--strength is association points to add, a finite number in (0, 100), not {strength}")
+        raise InputError(f"--strength is association points to add, a finite number in (0, 100), not "
+                         f"{str(strength)[:20]}")
     if is_masked_lm(lm.model):
         raise InputError(f"{lm.name} is a masked language model; planting measures the write direction on next-token "
                          "predictions, so it needs a causal LM")
@@ -203,7 +216,7 @@ def plant(lm: LanguageModel, domains: Sequence[str] = ("gender",), *, neurons: i
 
             first = directions[group[0]]
             pull = float(sum(first.strength[s.site.layer] for s in slots)) / max(first.rows, 1)
-            gain, reached = _search(rise, strength, 0.25 / max(pull, 1e-6))
+            gain, reached = _search(rise, strength, 0.25 / max(pull, 1e-6), say)
             say(f"[{label}] {neurons} bias neurons, gain {gain:.3g}: dev association rises by at least "
                 f"{reached:+.2f}")
             for name in group:

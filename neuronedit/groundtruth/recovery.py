@@ -18,6 +18,7 @@ On the planted model, for every source domain of the ground truth:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -93,6 +94,16 @@ def _check(lm: LanguageModel, truth: GroundTruth, methods: Sequence[str], k: int
                          f"needs as many outside the edited set")
 
 
+def _check_scored(evaluation: Evaluation, domains: Sequence[str], data: str) -> None:
+    """Each planted domain has a held-out bias suite whose primary score is defined (else every figure is NaN)."""
+    for domain in domains:
+        if not any(r.role == "bias" and r.bias_type == domain and math.isfinite(r.intervals[r.primary].value)
+                   for r in evaluation.results):
+            raise InputError(f"{data}: no held-out {domain} suite gets a defined score on this model (every pair "
+                             "skipped or tied as its tokenizer splits them), so nothing can be recovered; use "
+                             "other data (--data)")
+
+
 def recover(
     planted: LanguageModel,
     unplanted: LanguageModel,
@@ -136,6 +147,7 @@ def recover(
     before = evaluate(unplanted, suites, **options)
     baseline = evaluate(planted, suites, **options)
     say(f"unplanted and planted models evaluated in {time.time() - tick:.0f} s")
+    _check_scored(baseline, truth.domains, data)
     widths = [site.n_neurons for site in planted.sites]
     ranking: list[dict[str, Any]] = []
     removal: list[dict[str, Any]] = []

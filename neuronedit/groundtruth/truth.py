@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from attributions import NeuronSet
 from attributions.errors import InputError
-from attributions.files import atomic_file, read_json_text
+from attributions.files import atomic_file, read_json
 from attributions.timings import split_timings, write_timings
 
 __all__ = ["PLANTED_FORMAT", "PLANTED_NAME", "ROLES", "VARIANTS", "GroundTruth", "PlantedNeuron"]
@@ -27,6 +28,26 @@ association objective must not rank); ``knowledge``: writes definitional agreeme
 VARIANTS = ("separate", "shared")
 """``separate``: each domain's bias neurons apart; ``shared``: one set reads every domain and writes one
 attribute direction, so removing it for one domain must move the others."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 1e300
+
+
+def _check_roles(neurons: list[PlantedNeuron], domains: list[str], variant: str,
+                 fail: Callable[[str], InputError]) -> None:
+    """Every domain has bias neurons, every neuron serves listed domains (shared bias neurons serve all)."""
+    for n in neurons:
+        served = n.domain.split("+")
+        if not set(served) <= set(domains) or (n.role != "bias" and len(served) != 1):
+            raise fail(f"neuron ({n.layer}, {n.neuron}) serves {n.domain!r}, which is not among the domains")
+        if n.role == "bias" and variant == "shared" and served != domains:
+            raise fail(f"shared bias neuron ({n.layer}, {n.neuron}) must serve {'+'.join(domains)}")
+        if n.role == "bias" and variant == "separate" and len(served) != 1:
+            raise fail(f"separate bias neuron ({n.layer}, {n.neuron}) must serve one domain")
+    missing = [d for d in domains if not any(n.role == "bias" and d in n.domain.split("+") for n in neurons)]
+    if missing:
+        raise fail(f"no bias neuron serves {', '.join(missing)}")
 
 
 @dataclass(frozen=True)
@@ -79,13 +100,8 @@ class GroundTruth:
         """Read ``folder/planted.json`` (or the file itself), checking every field."""
         path = Path(folder)
         path = path / PLANTED_NAME if path.is_dir() else path
-        if not path.is_file():
-            raise InputError(f"{path} not found: a planted model is the folder `neuronedit plant --out` wrote, "
-                             f"with {PLANTED_NAME} beside its weights")
-        try:
-            data = json.loads(read_json_text(path, "ground truth"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise InputError(f"{path} is not JSON ({err}); plant the model again") from None
+        data = read_json(path, "ground truth", f"a planted model is the folder `neuronedit plant --out` wrote, "
+                         f"with {PLANTED_NAME} beside its weights (plant it again if that file is damaged)")
         return cls.from_dict(data, str(path))
 
     @classmethod
@@ -114,18 +130,25 @@ class GroundTruth:
         domains = data.get("domains")
         if not isinstance(domains, list) or not domains or not all(isinstance(d, str) for d in domains):
             raise fail("'domains' must be a non-empty list of names")
+        if len(set(domains)) != len(domains) or (data["variant"] == "shared" and len(domains) < 2):
+            raise fail("'domains' must be distinct, two or more for the shared variant")
+        _check_roles(neurons, domains, data["variant"], fail)
         numbers: dict[str, Any] = {key: data.get(key) for key in ("gain", "before", "after")}
         for key, values in numbers.items():
-            if not isinstance(values, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                       and math.isfinite(v) for v in values.values()):
-                raise fail(f"'{key}' must map domains to finite numbers")
+            if not isinstance(values, dict) or set(values) != set(domains) or not all(
+                    _is_number(v) and math.isfinite(v) for v in values.values()):
+                raise fail(f"'{key}' must map each of the domains ({', '.join(domains)}) to a finite number")
         strength, seed = data.get("strength"), data.get("seed")
-        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not math.isfinite(strength):
-            raise fail("'strength' must be a finite number")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise fail("'seed' must be an integer")
+        if not _is_number(strength) or not 0 < strength < 100:
+            raise fail("'strength' must be association points in (0, 100)")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise fail("'seed' must be an integer in [0, 2**63)")
         provenance = data.get("provenance", {})
         if not isinstance(provenance, dict):
             raise fail("'provenance' must be an object")
+        named = provenance.get("data", {})
+        if not isinstance(named, dict) or not all(isinstance(v, str) for v in named.values()) \
+                or not isinstance(provenance.get("model_spec", ""), str):
+            raise fail("'provenance' must name its data per domain and its model as strings")
         return cls(neurons, data["variant"], list(domains), float(strength), seed, gain=dict(numbers["gain"]),
                    before=dict(numbers["before"]), after=dict(numbers["after"]), provenance=provenance)

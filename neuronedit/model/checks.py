@@ -67,6 +67,9 @@ def read_config(path: Path) -> dict[str, Any]:
                              f"restore it: {_RESAVE}") from err
     except (OSError, UnicodeDecodeError) as err:
         raise ModelLoadError(f"cannot read {file} ({error_detail(err)}); check its permissions, or {_RESAVE}") from err
+    except (ValueError, RecursionError):  # a 5000-digit integer, or nesting deeper than the decoder's stack
+        raise ModelLoadError(f"{file} holds a number too long or nesting too deep for a model's settings; "
+                             f"restore it: {_RESAVE}") from None
     if not isinstance(config, dict):
         raise ModelLoadError(f"{file} holds a JSON {type(config).__name__}, not an object of settings "
                              f"({{\"model_type\": ..., ...}}); restore it: {_RESAVE}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from tiny_models import tiny_lm
 
 from attributions import LanguageModeling, NeuronScores, NeuronSet, TokenContrast, attribute
+from attributions.errors import InputError
 
 PROMPTS = ["the nurse said that", "the engineer said", "the doctor said that she was at work and"]
 
@@ -41,3 +44,37 @@ def test_scores_top_threshold_and_round_trip(tmp_path):
     (tmp_path / "x.safetensors").write_bytes(b"not a file")
     with pytest.raises(ValueError, match="not a safetensors scores file"):
         NeuronScores.load(tmp_path / "x.safetensors")
+
+
+@pytest.mark.parametrize("header, message", [
+    ('{"format": "neuronedit.scores/1", "meta": {"n_examples": NaN}}', "NaN is not a JSON number"),
+    ('{"format": "neuronedit.scores/1", "meta": {"n_examples": -3}}', "'n_examples' must be a non-negative integer"),
+    ('{"format": "neuronedit.scores/1", "meta": {"fingerprint": ["x"]}}', "'fingerprint' must be a string"),
+    ('{"format": "neuronedit.scores/1", "meta": {"seed": true}}', "'seed' must be a non-negative integer"),
+    ('{"format": "neuronedit.scores/1", "meta": ' + "[" * 50000 + "]" * 50000 + "}", "not valid JSON"),
+])
+def test_scores_metadata_is_untrusted(tmp_path, header, message):
+    from safetensors.torch import save_file
+
+    from attributions.scores import _SCORES_FORMAT
+
+    path = tmp_path / "s.safetensors"
+    save_file({"scores": torch.zeros(2, 3)}, str(path),
+              metadata={"neuronedit": header.replace("neuronedit.scores/1", _SCORES_FORMAT)})
+    with pytest.raises(InputError, match=message):
+        NeuronScores.load(path)
+
+
+@pytest.mark.parametrize("tensors, message", [
+    ({"scores": torch.zeros(2, 3), "std": torch.zeros(3, 2)}, "std has shape"),
+    ({"scores": torch.zeros(2, 3), "control.scores": torch.zeros(3, 3)}, "control scores have shape"),
+])
+def test_scores_tensors_are_untrusted(tmp_path, tensors, message):
+    from safetensors.torch import save_file
+
+    from attributions.scores import _SCORES_FORMAT
+
+    path = tmp_path / "s.safetensors"
+    save_file(tensors, str(path), metadata={"neuronedit": json.dumps({"format": _SCORES_FORMAT})})
+    with pytest.raises(InputError, match=f"s.safetensors: .*{message}"):
+        NeuronScores.load(path)

@@ -99,9 +99,16 @@ def test_read_only_target_is_refused_before_computing(tmp_path, run_cli):
     try:
         code, err = run_cli(["evaluate", "--model", "no/such", "--data", "probes:gender", "--json",
                             str(locked / "r.json")])
-        assert code == 2 and "permission denied" in err
+        assert code == 2 and "permission denied" in err.lower()
     finally:
         locked.chmod(0o700)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_a_folder_nobody_can_write_in_is_refused_before_computing(run_cli):
+    """Permission bits pass for root; the probe finds /proc unwritable before the model loads."""
+    code, err = run_cli(["plant", "--model", "no/such", "--out", "/proc/neuronedit-out"])
+    assert code == 2 and "cannot write in /proc" in err and "no/such" not in err, err
 
 
 def test_overwrite_never_deletes_a_folder_neuronedit_did_not_write(model_dir, tmp_path, run_cli):

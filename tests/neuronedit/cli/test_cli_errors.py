@@ -50,5 +50,5 @@ def test_a_device_map_file_that_is_not_json_is_an_input_error(tmp_path):
 
     bad = tmp_path / "map.json"
     bad.write_text("{bad")
-    with pytest.raises(InputError, match="--device-map .*map.json: not valid JSON"):
+    with pytest.raises(InputError, match=r"map.json is not valid JSON .*device map \(--device-map\)"):
         load_placed(argparse.Namespace(model="unused", device_map=str(bad)))

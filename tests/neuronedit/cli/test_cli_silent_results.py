@@ -112,7 +112,7 @@ def test_a_scores_file_without_a_fingerprint_needs_force(command, model_dir, tmp
 def test_an_empty_selection_isrefused(zero, std, rule, model_dir, fingerprint, tmp_path, run_cli):
     scores = _scores(tmp_path / "s.safetensors", fingerprint, zero=zero, std=std)
     refused(run_cli(["edit", "--model", str(model_dir), "--scores", scores, "--rule", rule, "--out",
-                      str(tmp_path / "o")]), f"rule {rule!r}", "--rule")
+                      str(tmp_path / "o")]), f"rule {rule!r}", "--rule", "s.safetensors: ")
     assert not (tmp_path / "o").exists()
 
 

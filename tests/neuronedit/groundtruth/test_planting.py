@@ -5,6 +5,7 @@ model is an ordinary edit, and bad input is refused."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -123,10 +124,12 @@ def test_the_gain_search_bites_when_the_mechanism_is_broken(tmp_path, monkeypatc
     ({"variant": "shared"}, "two or more"),
     ({"variant": "mixed"}, "unknown variant"),
     ({"neurons": 200}, "fewer than the"),
+    ({"domains": ["gender", "Gender"]}, "name each domain once"),
+    ({"domains": ["gender", "gender"], "variant": "shared"}, "name each domain once"),
 ])
 def test_bad_planting_requests_are_refused(tmp_path, kwargs, message):
     with pytest.raises(InputError, match=message):
-        plant(tiny_lm("llama"), ["gender"], **{"data": gender_pairs(tmp_path), **kwargs})
+        plant(tiny_lm("llama"), **{"domains": ["gender"], "data": gender_pairs(tmp_path), **kwargs})
 
 
 def test_a_domain_without_dev_pairs_is_refused(tmp_path):
@@ -139,8 +142,21 @@ def test_a_domain_without_dev_pairs_is_refused(tmp_path):
     (lambda d: d["neurons"].append(dict(d["neurons"][0])), "listed twice"),
     (lambda d: d["neurons"][0].update(sign=2), "not a planted neuron"),
     (lambda d: d["neurons"][0].update(layer=True), "not a planted neuron"),
-    (lambda d: d.update(strength="10"), "'strength' must be a finite number"),
+    (lambda d: d.update(strength="10"), "'strength' must be association points"),
+    (lambda d: d.update(strength=-1), "'strength' must be association points"),
     (lambda d: d["gain"].update(gender=float("inf")), "'gain' must map"),
+    (lambda d: d.update(before={}), "'before' must map each of the domains"),
+    (lambda d: d["after"].update(race=60.0), "'after' must map each of the domains"),
+    (lambda d: d.update(seed=-1), "'seed' must be an integer"),
+    (lambda d: d.update(seed=10**400), "'seed' must be an integer"),
+    (lambda d: [n.update(role="knowledge") for n in d["neurons"]], "no bias neuron serves gender"),
+    (lambda d: d["neurons"][0].update(domain="race"), "serves 'race', which is not among"),
+    (lambda d: d.update(domains=["gender", "race"]), "no bias neuron serves race"),
+    (lambda d: d.update(variant="shared"), "two or more for the shared variant"),
+    (lambda d: d.update(domains=["gender", "gender"]), "must be distinct"),
+    (lambda d: d.update(provenance={"data": {"gender": ["stereoset"]}}), "name its data per domain"),
+    (lambda d: d.update(provenance={"data": "stereoset"}), "name its data per domain"),
+    (lambda d: d.update(provenance={"model_spec": 7}), "name its data per domain and its model"),
 ])
 def test_a_damaged_ground_truth_is_refused(tmp_path, change, message):
     from neuronedit.groundtruth import PlantedNeuron
@@ -153,4 +169,18 @@ def test_a_damaged_ground_truth_is_refused(tmp_path, change, message):
     change(data)
     (tmp_path / "planted.json").write_text(json.dumps(data))
     with pytest.raises(InputError, match=message):
+        GroundTruth.load(tmp_path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[" * 100000 + "]" * 100000, "nesting too deep"), ("{not json", "is not valid JSON"), (b"\xff\xfe{", "not UTF-8"),
+])
+def test_an_unreadable_ground_truth_names_the_file_and_the_fix(tmp_path, text, message):
+    path = tmp_path / "planted.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(InputError, match=f"planted.json .*{message}.*neuronedit plant --out"):
+        GroundTruth.load(tmp_path)
+    path.unlink()
+    os.mkfifo(path)
+    with pytest.raises(InputError, match="planted.json is not a regular file"):
         GroundTruth.load(tmp_path)
