@@ -78,9 +78,8 @@ def run(args: argparse.Namespace) -> int:
     truth = GroundTruth.load(args.model)
     data = args.data
     if data is None:
-        named = set(dict(truth.provenance.get("data") or {}).values()) if isinstance(
-            truth.provenance.get("data"), dict) else {None}
-        data = _named(next(iter(named)) if len(named) == 1 else sorted(map(str, named)), "data", "--data",
+        named = sorted(set(truth.provenance.get("data", {}).values()))  # strings: GroundTruth.load checks
+        data = _named(named[0] if len(named) == 1 else ", ".join(named) or "nothing", "data", "--data",
                       ("stereoset", "probes"), args.model)
     elif data != "probes":
         parse_spec(data)

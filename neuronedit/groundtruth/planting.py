@@ -112,7 +112,7 @@ def _search(rise: Callable[[float], float], target: float, start: float,
     peak, a larger gain only breaks the model) or after :data:`MAX_GAIN_STEPS` doublings."""
     low, high = 0.0, start
     value = rise(high)
-    best, best_gain, stale = value, high, 0
+    best, best_gain, stale = -math.inf, high, 0
     for _ in range(MAX_GAIN_STEPS):
         say(f"  gain {high:.3g}: {value:+.2f} points")
         if value >= target:

@@ -129,7 +129,8 @@ ALL_BLOCKS = [block for page in PAGES for block in read_blocks(page)]
 def test_pages_exist_and_readme_links_every_page():
     names = {p.name for p in PAGES if p.parent.name == "docs"}
     expected = {"README.md", "concepts.md", "data-and-metrics.md", "locating.md", "editing.md", "transfer.md",
-                "unlearning.md", "scaling.md", "command-line.md", "errors.md", "comparing.md", "explaining.md"}
+                "unlearning.md", "scaling.md", "command-line.md", "errors.md", "comparing.md", "explaining.md",
+                "ground-truth.md"}
     assert expected <= names, f"missing docs pages: {sorted(expected - names)}"
     readme, index = (ROOT / "README.md").read_text(), (ROOT / "docs" / "README.md").read_text()
     for name in sorted(expected - {"README.md"}):
