@@ -138,7 +138,8 @@ class GroundTruth:
             if not isinstance(values, dict) or set(values) != set(domains) or not all(
                     _is_number(v) and math.isfinite(v) for v in values.values()):
                 raise fail(f"'{key}' must map each of the domains ({', '.join(domains)}) to a finite number")
-        strength, seed = data.get("strength"), data.get("seed")
+        strength: Any = data.get("strength")
+        seed: Any = data.get("seed")
         if not _is_number(strength) or not 0 < strength < 100:
             raise fail("'strength' must be association points in (0, 100)")
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
