@@ -121,7 +121,7 @@ def _args(files: dict[str, Path], text: str) -> str:
     ("pretrained={tiny},edit={otherfp}", ["edit=", "otherfp.json", "0123456789abcdef", FIX_FORCE]),
     ("pretrained={tiny},edit=", ["edit=", "give the path"]),
     ("pretrained={tiny},neurons={twice}", ["neurons=", "twice.json", "[0, 3] twice", "list each neuron once"]),
-    ("pretrained={tiny},neurons={broken}", ["neurons=", "broken.json", "neuron-set JSON", "NeuronSet.save"]),
+    ("pretrained={tiny},neurons={broken}", ["neurons=", "broken.json", "no neuron set", "NeuronSet.save"]),
     ("pretrained={tiny},neurons={root}/missing.json", ["neurons=", "missing.json", "check the path"]),
     ("pretrained={tiny},neurons={neurons},mode=bogus", ["mode=bogus", "mode=zero or mode=mean"]),
     ("pretrained={tiny},mode=mean", ["mode=mean", "neurons="]),
