@@ -9,7 +9,7 @@ top-k, the planted set and the random control, and evaluates every held-out suit
 model. The targets (stated before the run) are ``neuronedit.groundtruth.TARGETS``. Prints JSON; with
 ``--out`` also writes each variant's recovery folder (planted.json, recovery.json, tables).
 
-    python benchmarks/bench_recovery.py [--variants shared separate] [--strength 4] [--neurons 20]
+    python benchmarks/bench_recovery.py [--variants shared separate] [--strength 4] [--neurons 20] [--gain-scales 1 4]
         [--methods grad_x_act activation integrated_gradients] [--max-items 100] [--out out/bench_recovery]
 
 Ablation is not among the default methods: it ablates the demo model's 46,080 neurons one at a time
@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--domains", nargs="+", default=["gender", "race"])
     parser.add_argument("--strength", type=float, default=4.0)
     parser.add_argument("--neurons", type=int, default=20)
+    parser.add_argument("--gain-scales", type=float, nargs="+", default=[1.0],
+                        help="also plant at these multiples of the calibrated gain (1: as calibrated)")
     parser.add_argument("--methods", nargs="+", default=["grad_x_act", "activation", "integrated_gradients"])
     parser.add_argument("--steps", type=int, default=8, help="integration steps of the integrated methods")
     parser.add_argument("--max-items", type=int, default=100)
@@ -62,21 +64,30 @@ def main() -> None:
     base, planted = load_model("demo"), load_model("demo")
     report: dict[str, Any] = {"model": base.name, "targets": TARGETS, "settings": {
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "variants": {}}
-    for variant in args.variants:
+    calibrated: dict[str, float] = {}  # per variant: the smallest calibrated gain of its domains
+    for variant, scale in [(variant, scale) for variant in args.variants for scale in args.gain_scales]:
         tick = time.time()
+        name = variant if scale == 1 else f"{variant} x{scale:g}"
+        options = {"neurons": args.neurons, "variant": variant, "strength": args.strength, "decoys": True,
+                   "seed": args.seed, "max_items": args.max_items}
         with restoring(planted):
-            _, truth = plant(planted, args.domains, neurons=args.neurons, variant=variant, strength=args.strength,
-                             decoys=True, seed=args.seed, max_items=args.max_items, log=print)
+            if variant not in calibrated and scale != 1:  # calibrate first, then plant at the multiple
+                with restoring(planted):
+                    calibrated[variant] = min(plant(planted, args.domains, **options)[1].gain.values())
+            gain = calibrated[variant] * scale if variant in calibrated else None
+            _, truth = plant(planted, args.domains, gain=gain, log=print, **options)
+            calibrated.setdefault(variant, min(truth.gain.values()))
             planted_seconds = time.time() - tick
             result = recover(planted, base, truth, methods=args.methods, max_items=args.max_items,
                              ppl_tokens=args.ppl_tokens, steps=args.steps, n_boot=args.n_boot, seed=args.seed,
                              log=print)
             if args.out is not None:
-                folder = args.out / variant
+                folder = args.out / name.replace(" ", "_")
                 result.save(folder)
                 truth.save(folder)
         located = result.removal[(result.removal["edit"] == "located") & (result.removal["suite"] == "stereoset")]
-        report["variants"][variant] = {
+        report["variants"][name] = {
+            "gain_scale": scale,
             "dev_association": {"before": truth.before, "after": truth.after, "gain": truth.gain},
             "ranking": result.ranking.drop(columns=["ranks"]).to_dict(orient="records"),
             "removal": result.removal[result.removal["suite"] == "stereoset"].to_dict(orient="records"),

@@ -24,6 +24,9 @@ def add_parser(sub: Any) -> None:
                         help="bias neurons per domain (separate) or in all (shared); an even number")
     parser.add_argument("--strength", type=positive_float, default=10.0,
                         help="association points to add on each domain's dev pairs (default 10)")
+    parser.add_argument("--gain", type=positive_float,
+                        help="write this gain (the planted write rows' norm) instead of calibrating one to --strength: "
+                             "e.g. a multiple of a calibrated gain, to see how strong a plant recovery needs")
     parser.add_argument("--decoys", action="store_true",
                         help="also plant a frequency decoy and a knowledge decoy of the first domain")
     parser.add_argument("--data", default="stereoset",
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     lm = load_model(args.model)
     _, truth = plant(lm, args.domains, neurons=args.neurons, variant=args.variant, strength=args.strength,
                      decoys=args.decoys, seed=args.seed, data=args.data, max_items=args.max_items,
-                     batch_size=args.batch_size, log=None if args.quiet else say)
+                     gain=args.gain, batch_size=args.batch_size, log=None if args.quiet else say)
     truth.provenance["model_spec"] = args.model
     save_edited(lm, out, overwrite=args.overwrite)
     path = truth.save(out)

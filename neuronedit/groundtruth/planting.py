@@ -36,6 +36,10 @@ from .writing import set_gain, write_neuron
 __all__ = ["dev_pairs", "plant"]
 
 MAX_GAIN_STEPS = 24
+MAX_UNKNOWN = 0.3
+"""The largest share of unknown tokens ``plant`` accepts in a domain's dev pairs."""
+MAX_GAIN = 1e4
+"""The largest gain ``plant`` writes (a natural neuron's write row of the demo model has norm ~4.6)."""
 
 
 @dataclass
@@ -89,6 +93,20 @@ def _slots(lm: LanguageModel, pairs: int, taken: set[tuple[int, int]], generator
     return out
 
 
+def _check_known(lm: LanguageModel, rows: Sequence[ScoredRow], spec: str) -> None:
+    """Refuse dev pairs whose tokens are mostly the tokenizer's unknown token: their contexts cannot tell the
+    groups apart, and the gain search would fail for a reason it cannot name."""
+    unknown = getattr(lm.tokenizer, "unk_token_id", None)
+    tokens = [token for ids, _ in rows for token in ids[1:]]
+    if unknown is None or not tokens:
+        return
+    share = sum(token == unknown for token in tokens) / len(tokens)
+    if share > MAX_UNKNOWN:
+        raise InputError(f"{spec}: {share:.0%} of the dev pairs' tokens are unknown to the tokenizer of {lm.name}, so "
+                         "their contexts cannot tell the groups apart; use data in its vocabulary (--data) or another "
+                         "model")
+
+
 def _group_rows(lm: LanguageModel, dev: Dataset, domain: str) -> list[ScoredRow]:
     """Rows scoring every group term of ``domain`` (its words' first tokens) in the pairs' more side."""
     words = {form for group in GROUPS.get(domain, ()) for w in group for form in (w, w.capitalize())}
@@ -137,12 +155,14 @@ def _search(rise: Callable[[float], float], target: float, start: float,
 
 def plant(lm: LanguageModel, domains: Sequence[str] = ("gender",), *, neurons: int = 20, variant: str = "separate",
           strength: float = 10.0, decoys: bool = False, seed: int = 0, data: str = "stereoset",
-          max_items: int | None = None, batch_size: int = 8, log: Callable[[str], None] | None = None
-          ) -> tuple[Edit, GroundTruth]:
+          max_items: int | None = None, gain: float | None = None, batch_size: int = 8,
+          log: Callable[[str], None] | None = None) -> tuple[Edit, GroundTruth]:
     """Plant ``neurons`` bias neurons per domain (``separate``) or in all (``shared``) and, with ``decoys``, a
     frequency and a knowledge decoy of the first domain; returns the applied edit (recorded in the
     model's edit log, so ``save_edited`` writes it) and the ground truth. ``strength``: association
-    points added on each domain's dev pairs."""
+    points added on each domain's dev pairs; ``gain``: write this gain instead of calibrating one (e.g. a
+    multiple of a calibrated gain, to ask how strong a mechanism must be for recovery to see it; ``strength``
+    is then not a target, and the ground truth says the gain was given)."""
     say = log or (lambda _m: None)
     names = [canonical_bias_type(d) for d in domains]
     if variant not in VARIANTS:
@@ -161,6 +181,9 @@ def plant(lm: LanguageModel, domains: Sequence[str] = ("gender",), *, neurons: i
             or not 0 < strength < 100:
         raise InputError(f"--strength is association points to add, a finite number in (0, 100), not "
                          f"{str(strength)[:20]}")
+    if gain is not None and (isinstance(gain, bool) or not isinstance(gain, (int, float))
+                             or not math.isfinite(gain) or not 0 < gain <= MAX_GAIN):
+        raise InputError(f"--gain is the planted write rows' norm, a number in (0, {MAX_GAIN:g}], not {str(gain)[:20]}")
     if is_masked_lm(lm.model):
         raise InputError(f"{lm.name} is a masked language model; planting measures the write direction on next-token "
                          "predictions, so it needs a causal LM")
@@ -173,6 +196,7 @@ def plant(lm: LanguageModel, domains: Sequence[str] = ("gender",), *, neurons: i
             raise InputError(f"the tokenizer of {lm.name} gives no {name} dev pair of {dev[name].spec} two sides that "
                              "differ in a token after a shared head (or share a tail), so no group term is told "
                              "apart; use other data (--data) or another model")
+        _check_known(lm, rows, dev[name].spec)
         directions[name] = measure_directions(lm, rows, NEUTRAL_TEXTS, batch_size=batch_size)
     before = {name: _association(lm, dev[name], name, batch_size) for name in names}
     say("dev association before planting: " + ", ".join(f"{n} {v:.2f}" for n, v in before.items()))
@@ -216,11 +240,14 @@ def plant(lm: LanguageModel, domains: Sequence[str] = ("gender",), *, neurons: i
 
             first = directions[group[0]]
             pull = float(sum(first.strength[s.site.layer] for s in slots)) / max(first.rows, 1)
-            gain, reached = _search(rise, strength, 0.25 / max(pull, 1e-6), say)
-            say(f"[{label}] {neurons} bias neurons, gain {gain:.3g}: dev association rises by at least "
-                f"{reached:+.2f}")
+            if gain is None:
+                chosen, reached = _search(rise, strength, 0.25 / max(pull, 1e-6), say)
+            else:
+                chosen, reached = gain, rise(gain)
+            say(f"[{label}] {neurons} bias neurons, gain {chosen:.3g}{' (given)' if gain else ''}: dev association "
+                f"rises by at least {reached:+.2f}")
             for name in group:
-                gains[name] = gain
+                gains[name] = chosen
         if decoys:  # at the first domain's bias gain, writing orthogonally to its bias direction
             for slot in _plant_decoys(lm, names[0], dev[names[0]], max_items,
                                       partial(place, avoid=directions[names[0]]), batch_size):
@@ -234,8 +261,8 @@ def plant(lm: LanguageModel, domains: Sequence[str] = ("gender",), *, neurons: i
     delta = make_delta(saved, model)
     data_bytes, digest = delta_bytes(delta)
     provenance = {"data": {n: dev[n].spec for n in names}, "dev_pairs": {n: len(dev[n]) for n in names},
-                  "max_items": max_items, "model": lm.name, "base_fingerprint": fingerprint,
-                  "seconds": round(time.time() - started, 1)}
+                  "max_items": max_items, "gain_given": gain is not None, "model": lm.name,
+                  "base_fingerprint": fingerprint, "seconds": round(time.time() - started, 1)}
     truth = GroundTruth(planted, variant, names, float(strength), seed, gain=gains, before=before, after=after,
                         provenance=provenance)
     edit = Edit(neurons=NeuronSet((n.layer, n.neuron) for n in planted), mode="plant", base_model=lm.name,

@@ -96,6 +96,21 @@ def test_planting_reaches_the_strength_and_is_an_ordinary_edit(tmp_path):
     assert json.loads((tmp_path / "timings.json").read_text())["planted.json"] == {"provenance": {"seconds": seconds}}
 
 
+def test_a_given_gain_is_written_as_is_and_scales_the_calibrated_plant(tmp_path):
+    """``gain`` skips the search: the same neurons are planted with write rows of exactly that norm, and twice
+    the calibrated gain raises the dev association at least as much as the calibrated plant."""
+    data = gender_pairs(tmp_path)
+    _, calibrated = plant(tiny_lm("llama"), ["gender"], neurons=4, strength=10, data=data)
+    lm = tiny_lm("llama")
+    _, given = plant(lm, ["gender"], neurons=4, strength=10, data=data, gain=2 * calibrated.gain["gender"])
+    assert given.neurons == calibrated.neurons and given.gain["gender"] == 2 * calibrated.gain["gender"]
+    assert given.provenance["gain_given"] and not calibrated.provenance["gain_given"]
+    for n in given.of("bias", "gender"):
+        norm = float(lm.sites[n[0]].write_rows()[n[1]].float().norm())
+        assert norm == pytest.approx(given.gain["gender"], rel=1e-5)
+    assert given.after["gender"] >= calibrated.after["gender"]
+
+
 def test_the_gain_search_bites_when_the_mechanism_is_broken(tmp_path, monkeypatch):
     """With the write direction replaced by noise orthogonal to every pair's gradient the association cannot
     be raised, and planting says so instead of writing a model that misses its target."""
@@ -121,6 +136,9 @@ def test_the_gain_search_bites_when_the_mechanism_is_broken(tmp_path, monkeypatc
     ({"neurons": 0}, "come in pairs"),
     ({"strength": float("nan")}, "finite number"),
     ({"strength": 0}, "finite number"),
+    ({"gain": float("inf")}, "--gain"),
+    ({"gain": -1.0}, "--gain"),
+    ({"gain": 1e9}, "--gain"),
     ({"variant": "shared"}, "two or more"),
     ({"variant": "mixed"}, "unknown variant"),
     ({"neurons": 200}, "fewer than the"),
@@ -135,6 +153,14 @@ def test_bad_planting_requests_are_refused(tmp_path, kwargs, message):
 def test_a_domain_without_dev_pairs_is_refused(tmp_path):
     with pytest.raises(InputError, match="has no items of bias type 'religion'; it has gender"):
         plant(tiny_lm("llama"), ["religion"], data=gender_pairs(tmp_path))
+
+
+def test_pairs_the_tokenizer_does_not_know_are_refused_for_that_reason():
+    """The built-in probes are mostly unknown words to the tiny tokenizer: the refusal names that cause, not the
+    gain search's failure to raise the association."""
+    lm = tiny_lm("llama")
+    with pytest.raises(InputError, match=r"probes:gender: \d+% of the dev pairs' tokens are unknown to the tokenizer"):
+        plant(lm, ["gender"], data="probes")
 
 
 @pytest.mark.parametrize("change, message", [

@@ -1,7 +1,8 @@
 """Recovery on a tiny model with a mechanism planted strongly enough for exact expectations: every causal
-method ranks the planted neurons above every neuron but the decoys, zeroing them restores the unplanted scores, and a broken attribution
-(scores shuffled) fails the checks. (The transfer verdict is not asserted here: on this fixture's held-out
-halves the planted increase of the second domain is too small for its interval to clear the random control.)"""
+method ranks the planted neurons above every neuron but the decoys, zeroing them restores the unplanted
+scores, and a broken attribution (scores shuffled) fails the checks. (The transfer verdict is not asserted
+here: on this fixture's held-out halves the planted increase of the second domain is too small for its
+interval to clear the random control.)"""
 
 from __future__ import annotations
 
