@@ -61,6 +61,22 @@ def read_json(path: Path, what: str, fix: str, error: type[Exception] | None = N
         raise fail(f"{path} holds a number too long or nesting too deep for a {what}; {fix}") from None
 
 
+def read_json_fields(path: Path, what: str, fix: str, kinds: dict[str, type]) -> dict[str, Any]:
+    """:func:`read_json` of an object holding at least ``kinds``' keys, each of its type (``list``, ``dict``...;
+    a list must hold objects: table rows); refused naming ``path``, the first key missing or mistyped, and ``fix``."""
+    from .errors import InputError
+
+    data = read_json(path, what, fix)
+    if not isinstance(data, dict):
+        raise InputError(f"{path} holds a JSON {type(data).__name__}, not the object a {what} is; {fix}")
+    for key, kind in kinds.items():
+        value = data.get(key)
+        if not isinstance(value, kind) or (kind is list and not all(isinstance(row, dict) for row in value)):
+            wrong = "missing" if key not in data else f"not a {kind.__name__}" + (" of objects" if kind is list else "")
+            raise InputError(f"{path}: {key!r} is {wrong}, so it is no {what} (damaged or edited by hand); {fix}")
+    return data
+
+
 def written_by_toolkit(folder: Path) -> bool:
     """Whether ``folder`` (not a link) is one this toolkit wrote: the marker file or a manifest inside."""
     if folder.is_symlink() or not folder.is_dir():

@@ -11,7 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from attributions.files import atomic_file, read_json
+from attributions.errors import InputError
+from attributions.files import atomic_file, read_json_fields
 from attributions.timings import split_timings, write_timings
 
 __all__ = ["Comparison"]
@@ -122,7 +123,10 @@ class Comparison:
     @classmethod
     def load(cls, out_dir: str | os.PathLike[str]) -> Comparison:
         """Read a saved comparison (``comparison.json``)."""
-        data = read_json(Path(out_dir) / "comparison.json", "comparison file",
-                         "give the folder `neuronedit compare` wrote")
-        return cls(effects=pd.DataFrame(data["effects"]), settings=data["settings"],
-                   pairwise=pd.DataFrame(data.get("pairwise", [])))
+        path, fix = Path(out_dir) / "comparison.json", "give the folder `neuronedit compare` wrote"
+        data = read_json_fields(path, "comparison file", fix, {"effects": list, "settings": dict})
+        try:
+            return cls(effects=pd.DataFrame(data["effects"]), settings=data["settings"],
+                       pairwise=pd.DataFrame(data.get("pairwise", [])))
+        except (TypeError, ValueError) as err:
+            raise InputError(f"{path}: its tables are damaged ({str(err)[:80]}); {fix}") from None

@@ -12,7 +12,8 @@ from typing import Any
 import pandas as pd
 
 from attributions import NeuronScores, NeuronSet
-from attributions.files import atomic_file, read_json
+from attributions.errors import InputError
+from attributions.files import atomic_file, read_json_fields
 from attributions.timings import split_timings, write_timings
 
 from .effects import benchmark_of
@@ -160,12 +161,17 @@ class TransferResult:
     def load(cls, path: str | os.PathLike[str]) -> TransferResult:
         """Read ``results.json`` (or the folder holding it)."""
         path = Path(path)
-        data = read_json(path / "results.json" if path.is_dir() else path, "results file",
-                         "give the folder `neuronedit transfer` wrote")
-        effects = pd.DataFrame(data["effects"])
-        if "role" not in effects:  # results written before benchmarks and roles were recorded
-            effects["role"] = ["cost" if t == "perplexity" else "bias" for t in effects["target"]]
-            effects["benchmark"] = [benchmark_of(s) for s in effects["suite"]]
-        return cls(effects=effects, overlap=pd.DataFrame(data["overlap"]),
-                   layers=pd.DataFrame(data["layers"]), settings=data["settings"],
-                   selected={s: NeuronSet(map(tuple, n)) for s, n in data["selected"].items()})
+        path = path / "results.json" if path.is_dir() else path
+        fix = "give the folder `neuronedit transfer` wrote"
+        data = read_json_fields(path, "results file", fix, {"effects": list, "overlap": list, "layers": list,
+                                                            "settings": dict, "selected": dict})
+        try:
+            effects = pd.DataFrame(data["effects"])
+            if "role" not in effects:  # results written before benchmarks and roles were recorded
+                effects["role"] = ["cost" if t == "perplexity" else "bias" for t in effects["target"]]
+                effects["benchmark"] = [benchmark_of(s) for s in effects["suite"]]
+            return cls(effects=effects, overlap=pd.DataFrame(data["overlap"]),
+                       layers=pd.DataFrame(data["layers"]), settings=data["settings"],
+                       selected={s: NeuronSet(map(tuple, n)) for s, n in data["selected"].items()})
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(f"{path}: its tables or neuron sets are damaged ({str(err)[:80]}); {fix}") from None

@@ -12,6 +12,7 @@ import torch
 from tiny_models import tiny_model_dir
 
 from attributions import NeuronSet, PairPreference, attribute
+from attributions.errors import InputError
 from attributions.selection import DEFAULT_RULE, select
 from attributions.timings import split_timings
 from neuronedit import evaluate, masked
@@ -139,6 +140,13 @@ def test_result_save_load_and_plots(result, tmp_path):
     assert json.loads((tmp_path / "timings.json").read_text()) == {
         "results.json": {"settings": {"seconds": result.settings["seconds"]}}}  # durations stay out of the results
     assert pd.read_csv(tmp_path / "effects.csv").shape == result.effects.shape
+
+    for key, value in (("effects", None), ("selected", {"gender": [[0, "x", 1]]}), ("effects", [1, 2])):
+        damaged = json.loads((tmp_path / "results.json").read_text())
+        damaged.pop(key) if value is None else damaged.update({key: value})
+        (tmp_path / "bad.json").write_text(json.dumps(damaged))
+        with pytest.raises(InputError, match=r"bad\.json: .*(missing|damaged).*neuronedit transfer"):
+            TransferResult.load(tmp_path / "bad.json")
 
     fig = transfer_heatmap(result, tmp_path / "heat")
     assert (tmp_path / "heat.png").stat().st_size > 0 and (tmp_path / "heat.svg").stat().st_size > 0

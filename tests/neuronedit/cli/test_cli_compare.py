@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from tiny_models import tiny_model_dir
+
+from attributions.errors import InputError
+from neuronedit.analysis.comparison_result import Comparison
 
 
 def test_compare_writes_table_figure_and_report(tmp_path, cli_in_process):
@@ -27,6 +31,13 @@ def test_compare_writes_table_figure_and_report(tmp_path, cli_in_process):
     again = _cli("compare", "--methods", "neurons", *common)
     assert again.returncode == 2 and "--overwrite" in again.stderr  # nothing replaced without --overwrite
     assert json.loads((out / "comparison.json").read_text()) == body
+    loaded = Comparison.load(out)
+    assert len(loaded.effects) == len(body["effects"]) and loaded.settings == body["settings"]
+    for damage in ({"effects": "x"}, {"effects": [1, 2]}, {"settings": None}):
+        (tmp_path / "bad").mkdir(exist_ok=True)
+        (tmp_path / "bad" / "comparison.json").write_text(json.dumps({**body, **damage}))
+        with pytest.raises(InputError, match=r"bad/comparison\.json: .*neuronedit compare"):
+            Comparison.load(tmp_path / "bad")
 
 
 def test_bad_inputs_exit_2_with_the_fix(tmp_path, cli_in_process):
