@@ -71,7 +71,7 @@ def read_json_fields(path: Path, what: str, fix: str, kinds: dict[str, type]) ->
         raise InputError(f"{path} holds a JSON {type(data).__name__}, not the object a {what} is; {fix}")
     for key, kind in kinds.items():
         value: Any = data.get(key)
-        if not isinstance(value, kind) or (kind is list and not all(isinstance(row, dict) for row in value)):
+        if not isinstance(value, kind) or (isinstance(value, list) and not all(isinstance(r, dict) for r in value)):
             wrong = "missing" if key not in data else f"not a {kind.__name__}" + (" of objects" if kind is list else "")
             raise InputError(f"{path}: {key!r} is {wrong}, so it is no {what} (damaged or edited by hand); {fix}")
     return data
