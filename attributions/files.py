@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MARKER", "MAX_JSON_BYTES", "atomic_file", "clean_stale", "read_json", "written_by_toolkit"]
+__all__ = ["MARKER", "MAX_JSON_BYTES", "MAX_JSON_DEPTH", "atomic_file", "clean_stale", "home_path", "json_depth",
+           "read_json", "read_json_fields", "written_by_toolkit"]
 
 MARKER = ".neuronedit"
 """A file in every folder this toolkit writes (outputs and temporaries); ``--overwrite`` replaces,
@@ -29,6 +30,35 @@ and stale-temporary cleaning deletes, only folders that hold it (or a ``neuroned
 
 MAX_JSON_BYTES = 1 << 26
 """The largest JSON settings file read (a manifest, a neuron set, a device map, a results file): 64 MiB."""
+
+MAX_JSON_DEPTH = 64
+"""The deepest nesting of objects and lists read from a file (what the toolkit writes stays under 10; deeper
+values would overflow the recursive code that copies them into manifests and timings)."""
+
+
+def home_path(text: str | os.PathLike[str], what: str) -> Path:
+    """``text`` as a path with a leading ``~`` or ``~user`` expanded; refused (naming ``what``, e.g. the flag)
+    when that user does not exist, where :meth:`Path.expanduser` raises a bare ``RuntimeError``."""
+    from .errors import InputError
+
+    expanded = os.path.expanduser(os.fspath(text))
+    if expanded.startswith("~"):
+        raise InputError(f"{what} {text}: {expanded.split(os.sep, 1)[0]} names no user's home folder on this "
+                         "machine; give the path without it")
+    return Path(expanded)
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of a decoded JSON ``value`` (a scalar: 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((inner, depth + 1) for inner in item)
+    return deepest
 
 
 def read_json(path: Path, what: str, fix: str, error: type[Exception] | None = None) -> Any:
@@ -49,7 +79,7 @@ def read_json(path: Path, what: str, fix: str, error: type[Exception] | None = N
         raise fail(f"{path} is {info.st_size:,} bytes, more than a {what} can be (at most {MAX_JSON_BYTES:,}); "
                    f"it is not a {what}, or it is damaged; {fix}")
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
+        value = json.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as err:
         raise fail(f"cannot read {path} ({err.strerror or err}); check its permissions, or {fix}") from None
     except json.JSONDecodeError as err:
@@ -59,6 +89,9 @@ def read_json(path: Path, what: str, fix: str, error: type[Exception] | None = N
         raise fail(f"{path} is not UTF-8 text, so it is no {what}; {fix}") from None
     except (ValueError, RecursionError):  # a 5000-digit integer, or nesting deeper than the decoder's stack
         raise fail(f"{path} holds a number too long or nesting too deep for a {what}; {fix}") from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise fail(f"{path} nests objects or lists more than {MAX_JSON_DEPTH} deep, more than a {what} does; {fix}")
+    return value
 
 
 def read_json_fields(path: Path, what: str, fix: str, kinds: dict[str, type]) -> dict[str, Any]:

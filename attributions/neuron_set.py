@@ -162,7 +162,7 @@ class NeuronSet:
     def load(cls, path: str | os.PathLike[str]) -> NeuronSet:
         """Read a file written by :meth:`save`; every entry is validated (:func:`parse_neurons`)."""
         path = Path(path)
-        data = read_json(path, "neuron set", "give a file written by NeuronSet.save or `neuronedit select`")
+        data = read_json(path, "neuron set", "give a file written by NeuronSet.save")
         if not isinstance(data, dict) or data.get("format") != SET_FORMAT:
             raise InputError(f"{path}: expected a JSON object with format {SET_FORMAT!r} and a 'neurons' list "
                              "(write it with NeuronSet.save)")

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from .errors import InputError
-from .files import atomic_file
+from .files import MAX_JSON_DEPTH, atomic_file, json_depth
 from .neuron_set import NeuronSet
 from .timings import TIMING_KEYS
 
@@ -122,24 +122,20 @@ class NeuronScores:
         from safetensors import SafetensorError, safe_open
 
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise FileNotFoundError(f"no such scores file: {path}")
-        try:
+        if not path.is_file():
+            raise InputError(f"{path} is not a regular file (a folder, a pipe or a device), so it is no scores file; "
+                             "give the .safetensors file `neuronedit attribute` wrote")
+        try:  # the metadata is checked before any tensor is read: a model's weights file is refused unread
             with safe_open(str(path), framework="pt") as handle:
-                header = handle.metadata() or {}
+                header = _header(handle.metadata() or {}, path)
+                if header.get("format") != _SCORES_FORMAT or "scores" not in handle.keys():  # noqa: SIM118
+                    raise InputError(f"{path}: not a neuronedit scores file (format {header.get('format')!r}); "
+                                     "write it with `neuronedit attribute` or NeuronScores.save")
                 tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118 - safe_open is no dict: keys() is its API
         except (SafetensorError, OSError) as err:
             raise InputError(f"{path}: not a safetensors scores file ({err})") from None
-        try:
-            header = json.loads(header.get("neuronedit", "{}"), parse_constant=_no_constant)
-        except (ValueError, RecursionError) as err:  # JSONDecodeError, NaN/Infinity, a 5000-digit integer
-            raise InputError(f"{path}: its metadata is not valid JSON ({str(err)[:120]}); the file is damaged") \
-                from None
-        if not isinstance(header, dict):
-            raise InputError(f"{path}: its metadata must be a JSON object; the file is damaged")
-        if header.get("format") != _SCORES_FORMAT or "scores" not in tensors:
-            raise InputError(f"{path}: not a neuronedit scores file (format {header.get('format')!r}); "
-                             "write it with `neuronedit attribute` or NeuronScores.save")
         control = None
         if "control.scores" in tensors:
             control = cls(*_checked(tensors, "control.", path), _meta(header, "control_meta", path))
@@ -147,6 +143,20 @@ class NeuronScores:
                 raise InputError(f"{path}: its control scores have shape {tuple(control.scores.shape)}, the scores "
                                  f"{tuple(tensors['scores'].shape)}; the file is damaged")
         return cls(*_checked(tensors, "", path), _meta(header, "meta", path), control)
+
+
+def _header(metadata: dict[str, str], path: Path) -> dict[str, Any]:
+    """The decoded ``neuronedit`` metadata entry of a scores file: a JSON object, nested at most
+    :data:`~.files.MAX_JSON_DEPTH` deep, without NaN or infinite constants."""
+    try:
+        header = json.loads(metadata.get("neuronedit", "{}"), parse_constant=_no_constant)
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, NaN/Infinity, a 5000-digit integer
+        raise InputError(f"{path}: its metadata is not valid JSON ({str(err)[:120]}); the file is damaged") from None
+    if not isinstance(header, dict):
+        raise InputError(f"{path}: its metadata must be a JSON object; the file is damaged")
+    if json_depth(header) > MAX_JSON_DEPTH:
+        raise InputError(f"{path}: its metadata nests more than {MAX_JSON_DEPTH} deep; the file is damaged")
+    return header
 
 
 def _stable(meta: dict[str, Any]) -> dict[str, Any]:

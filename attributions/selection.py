@@ -62,6 +62,10 @@ def select(scores: NeuronScores, k: int, rule: str = DEFAULT_RULE, *, control: N
     if isinstance(k, bool) or not hasattr(k, "__index__") or k < 1:
         raise InputError(f"k must be an integer of at least 1, not {k!r}")
     _require_finite(scores, "scores")
+    if rule == "top" and scores.scores.numel() and bool((scores.scores == scores.scores.flatten()[0]).all()):
+        raise InputError(f"rule 'top': every neuron's score is {float(scores.scores.flatten()[0]):g}, so no ranking "
+                         "tells them apart and any k would be arbitrary; recompute the scores (the objective gave no "
+                         "signal: check the data and the method, or use another --rule)")
     chosen = _choose(scores, k, rule, control, quantile)
     if not chosen:
         raise InputError(f"rule {rule!r} selected no neurons: every neuron's ranking value is NaN or excluded "

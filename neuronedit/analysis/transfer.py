@@ -22,7 +22,7 @@ from attributions import LanguageModel, NeuronScores, NeuronSet, PairPreference,
 from attributions.errors import InputError
 from attributions.selection import DEFAULT_K, DEFAULT_RULE, select
 
-from ..data import Dataset, TextCorpus, load
+from ..data import Dataset, TextCorpus, load, load_pairs
 from ..data.neutral import NEUTRAL_TEXTS
 from ..edits.masks import masked
 from ..locate.control_scores import DEFAULT_CONTROL, control_scores
@@ -78,8 +78,8 @@ def domains_from(names: Sequence[str], data: str = DEFAULT_DATA, *, others: bool
     for name in names:
         spec = f"probes:{name}" if data == "probes" else data
         kind = "probes" if data == "probes" else spec.split(":", 1)[0]
-        dev = _thin(load(spec, bias_type=name, split="dev"), max_items)
-        test = _thin(load(spec, bias_type=name, split="test"), max_items)
+        dev = _thin(load_pairs(spec, bias_type=name, split="dev"), max_items)
+        test = _thin(load_pairs(spec, bias_type=name, split="test"), max_items)
         if not len(dev) or not len(test):
             raise InputError(f"{spec} has no {name} items in its dev or test half")
         suites = [test]

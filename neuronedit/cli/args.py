@@ -178,6 +178,19 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+MAX_LOSS_WEIGHT = 1e6
+"""The largest weight of a loss term (``unlearn --kl-weight``, ``--retain-weight``): beyond it the sum
+overflows or drowns the forget loss, and the run diverges for a reason the learning rate cannot fix."""
+
+
+def loss_weight(text: str) -> float:
+    """An argparse type: a loss term's weight, a finite number in [0, :data:`MAX_LOSS_WEIGHT`]."""
+    value = non_negative_float(text)
+    if value > MAX_LOSS_WEIGHT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_LOSS_WEIGHT:g}, not {_shown(text)}")
+    return value
+
+
 # ---- options several commands share ---------------------------------------------------------------
 
 def add_model(parser: argparse.ArgumentParser,

@@ -77,6 +77,9 @@ def _check_inputs(args: argparse.Namespace) -> str | None:
         raise InputError("--objective contrast needs --prompt TEXT (repeatable) or --data text:PATH")
     if args.objective != "contrast" and not args.data:
         raise InputError(f"--objective {args.objective} needs --data KIND:PATH")
+    if args.no_control and args.control is not None:
+        raise InputError(f"--no-control skips the control scores, so --control {args.control} would be ignored; "
+                         "give one of them")
     if args.no_control or args.control == "lm":
         return None
     domain = data_domain(args.data, args.bias_type, args.split) if args.data else None

@@ -54,13 +54,16 @@ def _domain_of(text: str) -> str | None:
 def _from_meta(meta: dict[str, Any], scores_file: str) -> dict[str, Any]:
     """The located data's spec, split, bias type and limit from a scores file's metadata, type-checked."""
     wanted = {"data": str, "split": str, "bias_type": str, "limit": int}
-    found = {}
+    found: dict[str, Any] = {}
     for key, kind in wanted.items():
         value = meta.get(key)
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
             raise InputError(f"{scores_file}: metadata '{key}' must be a {kind.__name__} or null, not {value!r}; "
                              "recompute the scores with neuronedit attribute")
         found[key] = value
+    if found["limit"] is not None and found["limit"] < 1:
+        raise InputError(f"{scores_file}: metadata 'limit' is {found['limit']}, but attribution takes at least one "
+                         "pair; the file is damaged: recompute the scores with neuronedit attribute")
     return found
 
 

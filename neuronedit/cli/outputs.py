@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from attributions.errors import InputError
+from attributions.files import home_path
 
 from ..model.cache import check_replaceable
 
@@ -100,6 +101,10 @@ def _writable_parent(path: Path, flag: str) -> None:
 
 def _check_name_length(path: Path, flag: str) -> None:
     """Every part of ``path`` fits the file system, and the last leaves room for the temporary's name."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are no UTF-8 (kept as surrogates): saving a checkpoint fails on them
+        raise InputError(f"{flag} {os.fsencode(path)!r}: the name is not UTF-8 text; choose a name in UTF-8") from None
     for part in path.parts:
         if len(os.fsencode(part)) > 255:
             raise InputError(f"{flag}: the name {part[:40]}... is {len(os.fsencode(part))} bytes, more than a file "
@@ -114,7 +119,7 @@ def _check_name_length(path: Path, flag: str) -> None:
 def check_output_dir(value: str | os.PathLike[str], *, overwrite: bool, flag: str = "--out") -> Path:
     """The folder an output goes to, checked before computing: it must have a name, be new or a
     folder this toolkit wrote (with ``--overwrite``), and its parent must be writable."""
-    path = Path(value).expanduser()
+    path = home_path(value, flag)
     if path.name in ("", ".", "..") or Path(os.path.abspath(path)).name == "":
         raise InputError(f"{flag} {str(value)!r} names no new folder; give one such as out/run1")
     _check_name_length(path, flag)
@@ -127,7 +132,7 @@ def check_output_file(value: str | os.PathLike[str] | None, *, flag: str, kind: 
     """A file an output of ``kind`` (a key of :data:`RECOGNISERS`) goes to, checked before computing."""
     if value is None:
         return None
-    path = Path(value).expanduser()
+    path = home_path(value, flag)
     if path.name in ("", ".", "..") or path.is_dir():
         raise InputError(f"{flag} {value}: is a folder; give a file name such as {Path(value) / 'results.json'}")
     _check_name_length(path, flag)
@@ -170,14 +175,23 @@ def check_run_paths(args: argparse.Namespace) -> None:
         if isinstance(value, str):
             setattr(args, name, os.path.expanduser(value))
             outputs[f"--{name}"] = Path(os.path.abspath(os.path.expanduser(value)))
-    if not outputs:
-        return
     resolved = {flag: path.resolve() for flag, path in outputs.items()}
     seen: dict[Path, str] = {}
     for flag, path in resolved.items():
         if path in seen:
             raise InputError(f"{seen[path]} and {flag} name the same file {path}; give each its own")
         seen[path] = flag
+    for name in sorted(_WORK_FLAGS):  # work folders are written too: they may not be, hold or sit in an input
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value:
+            work = Path(os.path.abspath(value))
+            if work.exists() and not work.is_dir():
+                raise InputError(f"--{name.replace('_', '-')} {value} is a file; give a folder (it is created if "
+                                 "missing)")
+            resolved[f"--{name.replace('_', '-')}"] = work.resolve()
+            outputs[f"--{name.replace('_', '-')}"] = Path(value)
+    if not resolved:
+        return
     inputs = {path: name for name, value in vars(args).items()
               if name not in (*OUTPUT_FLAGS, *_WORK_FLAGS) and not callable(value) for path in _named_paths(value)}
     for flag, out in resolved.items():

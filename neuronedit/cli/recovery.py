@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     truth = GroundTruth.load(args.model)
     data = args.data
     if data is None:
-        named = sorted(set(truth.provenance.get("data", {}).values()))  # strings: GroundTruth.load checks
+        named = sorted({"probes" if spec.startswith("probes:") else spec  # plant's --data probes: probes:DOMAIN
+                        for spec in truth.provenance.get("data", {}).values()})  # strings: GroundTruth.load checks
         data = _named(named[0] if len(named) == 1 else ", ".join(named) or "nothing", "data", "--data",
                       ("stereoset", "probes"), args.model)
     elif data != "probes":

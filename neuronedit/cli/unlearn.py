@@ -16,7 +16,7 @@ from .args import (
     add_quiet,
     add_registered,
     int_at_least,
-    non_negative_float,
+    loss_weight,
     positive_float,
     text_lines,
 )
@@ -35,8 +35,8 @@ def add_parser(sub: Any) -> None:
                         help="half of the data to forget (default dev)")
     add_registered(parser, "--method", UNLEARNING_METHOD, default=DEFAULT_UNLEARNING_METHOD, help="unlearning method")
     parser.add_argument("--retain", help="text:PATH to keep modelling (default: the built-in neutral corpus)")
-    parser.add_argument("--retain-weight", type=non_negative_float, default=1.0, help="weight of the retain NLL")
-    parser.add_argument("--kl-weight", type=non_negative_float, default=0.0,
+    parser.add_argument("--retain-weight", type=loss_weight, default=1.0, help="weight of the retain NLL")
+    parser.add_argument("--kl-weight", type=loss_weight, default=0.0,
                         help="weight of KL to the original model on retain text")
     parser.add_argument("--neurons", help="a saved NeuronSet: confine the update to these neurons")
     parser.add_argument("--lr", type=positive_float, default=1e-5)
@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data import TextCorpus, load
     from ..data.provenance import data_hashes
     from ..edits import save_edited
+    from ..edits.masks import check_neurons
     from ..locate.recipes import NEUTRAL_CORPUS
     from ..model.loading import load_model
     from ..unlearn import unlearn
@@ -68,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     retain = text_lines(args.retain, "--retain") if args.retain else None
     neurons = NeuronSet.load(args.neurons) if args.neurons else None
     lm = load_model(args.model)
+    if neurons is not None:
+        check_neurons(lm.sites, neurons, f"--neurons {args.neurons}")
     edit = unlearn(lm, forget, args.method, retain=retain, retain_weight=args.retain_weight, kl_weight=args.kl_weight,
                    neurons=neurons, lr=args.lr, steps=args.steps, batch_size=args.batch_size,
                    eval_every=args.eval_every, max_retain_ppl_increase=args.max_retain_ppl_increase,

@@ -33,6 +33,7 @@ __all__ = [
     "canonical_bias_type",
     "group_key",
     "load",
+    "load_pairs",
     "parse_spec",
     "probe_pairs",
 ]
@@ -107,6 +108,15 @@ def _missing(path: Path) -> bool:
         return not path.exists()
     except OSError:  # e.g. a name too long: the loader reports it
         return False
+
+
+def load_pairs(spec: str, *, bias_type: str | None = None, split: str | None = None) -> Dataset:
+    """:func:`load` of pair data (a benchmark or probes, not ``text:``), refused naming ``spec`` otherwise."""
+    loaded = load(spec, bias_type=bias_type, split=split)
+    if not isinstance(loaded, Dataset):
+        raise InputError(f"{spec} is plain text, not pairs with bias types; give pair data (stereoset, probes, or "
+                         "crows:, stereoset:, winobias:, bbq: with a PATH)")
+    return loaded
 
 
 def load(spec: str, *, bias_type: str | None = None, split: str | None = None) -> Any:

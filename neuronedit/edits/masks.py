@@ -23,10 +23,10 @@ from .record import Edit
 __all__ = ["check_neurons", "masked"]
 
 
-def check_neurons(sites: Sequence[NeuronSite], neurons: NeuronSet) -> None:
-    """Raise ValueError naming the first neuron that does not exist in a model with ``sites``
+def check_neurons(sites: Sequence[NeuronSite], neurons: NeuronSet, where: str = "neuron set") -> None:
+    """Raise ValueError naming ``where`` and the first neuron that does not exist in a model with ``sites``
     (:meth:`NeuronSet.check_fits`)."""
-    neurons.check_fits([site.n_neurons for site in sites])
+    neurons.check_fits([site.n_neurons for site in sites], where)
 
 
 @contextmanager

@@ -91,6 +91,10 @@ class Edit:
                                     f"got {None if self.values is None else len(self.values)}")
             if not all(math.isfinite(v) for v in self.values):
                 raise ManifestError("mean values must be finite numbers")
+        if self.mode != "scale" and self.factor is not None:
+            raise ManifestError(f"a {self.mode} edit takes no factor (only scale edits do), not {self.factor!r}")
+        if self.mode != "mean" and self.values is not None:
+            raise ManifestError(f"a {self.mode} edit takes no mean values (only mean edits do)")
         if self.mode in DELTA_MODES:
             if not isinstance(self.delta, str) or not _DELTA_NAME.fullmatch(self.delta) or ".." in self.delta:
                 raise ManifestError(f"a {self.mode} edit's 'delta' must be the plain name of a .safetensors file "
@@ -219,4 +223,10 @@ def parse_manifest(data: Any, where: str = "manifest") -> list[Edit]:
     edits = data.get("edits")
     if not isinstance(edits, list) or not edits:
         raise ManifestError(f"{where} must list at least one edit under 'edits'")
-    return [Edit.from_dict(item, f"{where}: edits[{i}]") for i, item in enumerate(edits)]
+    parsed = [Edit.from_dict(item, f"{where}: edits[{i}]") for i, item in enumerate(edits)]
+    ids = [edit.id for edit in parsed]
+    if len(set(ids)) != len(ids):
+        twice = next(i for i in ids if ids.count(i) > 1)
+        raise ManifestError(f"{where} lists edit {twice} twice; an edit is applied once, so the manifest was "
+                            "changed by hand or damaged: restore it")
+    return parsed

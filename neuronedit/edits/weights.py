@@ -122,7 +122,8 @@ def apply_edit_(model: LanguageModel, manifest: str | Path | Edit | Sequence[Edi
                     f"({edit.base_model or 'unnamed model'}), this model's is {current}: it is another checkpoint, "
                     "dtype or state. Load the base model the manifest names, or pass force=True (CLI: --force)"
                 )
-        check_neurons(lm.sites, edit.neurons)
+        where = f"{manifest}: edit {edit.id}" if isinstance(manifest, (str, Path)) else f"edit {edit.id}"
+        check_neurons(lm.sites, edit.neurons, f"{where} (its neurons)")
         log.record(edit, delta_bytes=write_edit(lm, edit, directory))
         done.append(edit)
     return done

@@ -23,7 +23,7 @@ from attributions.errors import InputError
 from attributions.forward import start_token_id
 from attributions.sites import NeuronSite
 
-from ..data import Dataset, canonical_bias_type, load
+from ..data import Dataset, canonical_bias_type, load, load_pairs
 from ..data.groups import GROUPS
 from ..data.neutral import NEUTRAL_TEXTS
 from ..edits import Edit, EditLog, delta_bytes, make_delta
@@ -58,7 +58,7 @@ def dev_pairs(domain: str, data: str = "stereoset", max_items: int | None = None
     """The dev half of ``data`` (``stereoset``, ``probes`` or ``KIND:PATH``) for ``domain``, at most
     ``max_items`` evenly spaced items."""
     spec = f"probes:{domain}" if data == "probes" else data
-    dev = load(spec, bias_type=domain, split="dev")
+    dev = load_pairs(spec, bias_type=domain, split="dev")
     if not len(dev):
         raise InputError(f"{spec} has no {domain} pairs in its dev half, so nothing can be planted or calibrated "
                          "for it; choose a domain the data holds (see `neuronedit data`)")

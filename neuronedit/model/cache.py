@@ -46,8 +46,6 @@ def check_replaceable(target: Path, *, overwrite: bool, foreign_ok: bool = False
 
     if not target.exists() and not target.is_symlink():
         return
-    if not overwrite:
-        raise FileExistsError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
     if not target.is_dir() or target.is_symlink():
         raise FileExistsError(f"{target} exists and is not a folder; --overwrite replaces only folders "
                               "neuronedit wrote. Choose another --out or remove it yourself")
@@ -55,6 +53,8 @@ def check_replaceable(target: Path, *, overwrite: bool, foreign_ok: bool = False
         raise FileExistsError(f"{target} exists and was not written by neuronedit (no {MARKER} or neuronedit.json "
                               "in it), so --overwrite will not delete it. Choose another --out, or remove it "
                               "yourself if it is yours to lose")
+    if not overwrite:
+        raise FileExistsError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
     locked = _undeletable(target)
     if locked is not None:
         raise FileExistsError(f"{target} cannot be replaced: {locked} is read-only, so its files cannot be deleted; "

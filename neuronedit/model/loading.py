@@ -14,6 +14,7 @@ from typing import Any, cast
 import torch
 
 from attributions import LanguageModel
+from attributions.files import home_path
 
 from .cache import atomic_dir, cache_dir, file_sha256
 from .checks import (
@@ -229,7 +230,7 @@ def load_model(
     text = os.fspath(spec)
     if not text.strip():
         raise ModelLoadError("empty model spec; pass 'demo', a .gguf file, a checkpoint directory or a hub id")
-    path = Path(text).expanduser()
+    path = home_path(text, "model")
     dtype = _parse_dtype(dtype)
     extra: dict[str, Any] = {"trust_remote_code": True} if trust_remote_code else {}
     if device_map is None:

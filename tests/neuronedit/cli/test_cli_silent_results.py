@@ -108,7 +108,8 @@ def test_a_scores_file_without_a_fingerprint_needs_force(command, model_dir, tmp
     assert code == 0 and "warning:" in out, out
 
 
-@pytest.mark.parametrize("zero, std, rule", [(True, 1.0, "ratio"), (False, float("nan"), "consistent")])
+@pytest.mark.parametrize("zero, std, rule", [(True, 1.0, "ratio"), (False, float("nan"), "consistent"),
+                                             (True, 1.0, "top")])
 def test_an_empty_selection_isrefused(zero, std, rule, model_dir, fingerprint, tmp_path, run_cli):
     scores = _scores(tmp_path / "s.safetensors", fingerprint, zero=zero, std=std)
     refused(run_cli(["edit", "--model", str(model_dir), "--scores", scores, "--rule", rule, "--out",
