@@ -52,6 +52,14 @@ def add_parser(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def planted_data(named: dict[str, str], folder: str) -> str:
+    """The ``--data`` of ``plant`` from planted.json's per-domain dev specs (``probes:DOMAIN`` for probes),
+    when it is built in; a path from the file is never opened."""
+    specs = sorted({"probes" if spec.startswith("probes:") else spec for spec in named.values()})
+    return _named(specs[0] if len(specs) == 1 else ", ".join(specs) or "nothing", "data", "--data",
+                  ("stereoset", "probes"), folder)
+
+
 def _named(value: Any, what: str, flag: str, allowed: tuple[str, ...], folder: str) -> str:
     if isinstance(value, str) and value in allowed:
         return value
@@ -78,10 +86,7 @@ def run(args: argparse.Namespace) -> int:
     truth = GroundTruth.load(args.model)
     data = args.data
     if data is None:
-        named = sorted({"probes" if spec.startswith("probes:") else spec  # plant's --data probes: probes:DOMAIN
-                        for spec in truth.provenance.get("data", {}).values()})  # strings: GroundTruth.load checks
-        data = _named(named[0] if len(named) == 1 else ", ".join(named) or "nothing", "data", "--data",
-                      ("stereoset", "probes"), args.model)
+        data = planted_data(truth.provenance.get("data", {}), args.model)
     elif data != "probes":
         parse_spec(data)
     base = args.base or _named(truth.provenance.get("model_spec"), "base model", "--base", NAMED_MODELS,

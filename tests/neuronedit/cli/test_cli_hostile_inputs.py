@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -141,13 +140,14 @@ def test_a_loss_weight_that_overflows_is_refused_when_parsed(flag, model_dir, tm
                      "--out", str(tmp_path / "o")]), flag, "at most 1e+06")
 
 
-def test_recovery_reads_the_built_in_probes_planted_json_names(tmp_path):
-    from neuronedit.cli.recovery import _named
+def test_recovery_reads_the_built_in_data_planted_json_names(tmp_path):
+    from neuronedit.cli.recovery import planted_data
 
-    folder = str(tmp_path)
-    assert _named("probes", "data", "--data", ("stereoset", "probes"), folder) == "probes"
-    with pytest.raises(InputError, match="came from a file"):
-        _named(str(Path("/etc/passwd")), "data", "--data", ("stereoset", "probes"), folder)
+    assert planted_data({"gender": "probes:gender", "race": "probes:race"}, str(tmp_path)) == "probes"
+    assert planted_data({"gender": "stereoset"}, str(tmp_path)) == "stereoset"
+    for named in ({"gender": "crows:/etc/passwd"}, {"gender": "stereoset", "race": "probes:race"}, {}):
+        with pytest.raises(InputError, match="came from a file; give --data"):
+            planted_data(named, str(tmp_path))
 
 
 @pytest.mark.parametrize("flag", ["--out", "--model"])
