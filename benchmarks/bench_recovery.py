@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["shared", "separate"], choices=["shared", "separate"])
     parser.add_argument("--domains", nargs="+", default=["gender", "race"])
     parser.add_argument("--strength", type=float, default=4.0)
+    parser.add_argument("--data", default="stereoset", help="dev pairs to plant and locate on: stereoset or probes")
     parser.add_argument("--neurons", type=int, default=20)
     parser.add_argument("--gain-scales", type=float, nargs="+", default=[1.0],
                         help="also plant at these multiples of the calibrated gain (1: as calibrated)")
@@ -69,7 +70,7 @@ def main() -> None:
         tick = time.time()
         name = variant if scale == 1 else f"{variant} x{scale:g}"
         options = {"neurons": args.neurons, "variant": variant, "strength": args.strength, "decoys": True,
-                   "seed": args.seed, "max_items": args.max_items}
+                   "seed": args.seed, "max_items": args.max_items, "data": args.data}
         with restoring(planted):
             if variant not in calibrated and scale != 1:  # calibrate first, then plant at the multiple
                 with restoring(planted):
@@ -78,19 +79,20 @@ def main() -> None:
             _, truth = plant(planted, args.domains, gain=gain, log=print, **options)
             calibrated.setdefault(variant, min(truth.gain.values()))
             planted_seconds = time.time() - tick
-            result = recover(planted, base, truth, methods=args.methods, max_items=args.max_items,
+            result = recover(planted, base, truth, methods=args.methods, data=args.data, max_items=args.max_items,
                              ppl_tokens=args.ppl_tokens, steps=args.steps, n_boot=args.n_boot, seed=args.seed,
                              log=print)
             if args.out is not None:
                 folder = args.out / name.replace(" ", "_")
                 result.save(folder)
                 truth.save(folder)
-        located = result.removal[(result.removal["edit"] == "located") & (result.removal["suite"] == "stereoset")]
+        own = [result.suite_of(domain) for domain in truth.domains]  # the test halves of the data located on
+        located = result.removal[(result.removal["edit"] == "located") & result.removal["suite"].isin(own)]
         report["variants"][name] = {
             "gain_scale": scale,
             "dev_association": {"before": truth.before, "after": truth.after, "gain": truth.gain},
             "ranking": result.ranking.drop(columns=["ranks"]).to_dict(orient="records"),
-            "removal": result.removal[result.removal["suite"] == "stereoset"].to_dict(orient="records"),
+            "removal": result.removal.to_dict(orient="records"),
             "located_share": located[["source", "bias_type", "share", "share_ci_low", "share_ci_high"]]
             .to_dict(orient="records"),
             "cost": result.effects[result.effects["role"] != "bias"][

@@ -61,12 +61,14 @@ class Recovery:
     def _effect(self, source: str, edit: str, target: str) -> dict[str, Any] | None:
         frame = self.effects
         rows = frame[(frame["source"] == source) & (frame["edit"] == edit) & (frame["role"] == "bias")
-                     & (frame["bias_type"] == target) & (frame["benchmark"] == self._benchmark())]
+                     & (frame["bias_type"] == target) & (frame["suite"] == self.suite_of(target))]
         return {str(key): value for key, value in rows.iloc[0].items()} if len(rows) else None
 
-    def _benchmark(self) -> str:
-        bias = self.removal
-        return str(bias["suite"].iloc[0]) if len(bias) else ""
+    def suite_of(self, domain: str) -> str:
+        """The held-out suite of ``domain`` that planting and locating drew on (the test half of the data, listed
+        first for each domain: ``stereoset``, or ``probes-gender`` for the probes)."""
+        rows = self.removal[self.removal["bias_type"] == domain]
+        return str(rows["suite"].iloc[0]) if len(rows) else ""
 
     def checks(self) -> list[dict[str, Any]]:
         """One row per check (``domain``, ``check``, ``value``, ``target``, ``passed``): the targets of
@@ -91,8 +93,9 @@ class Recovery:
                 kept = [d for d in row.get("decoys_selected", []) if d.startswith("knowledge")]
                 out.append({"domain": domain, "check": "knowledge decoys selected", "value": len(kept),
                             "target": "0", "passed": not kept})
-            share = self.removal[(self.removal["source"] == domain) & (self.removal["edit"] == "located")
-                                 & (self.removal["bias_type"] == domain) & (self.removal["suite"] == self._benchmark())]
+            removal, suite = self.removal, self.suite_of(domain)
+            share = removal[(removal["source"] == domain) & (removal["edit"] == "located")
+                            & (removal["bias_type"] == domain) & (removal["suite"] == suite)]
             value = float(share["share"].iloc[0]) if len(share) else float("nan")
             out.append({"domain": domain, "check": "held-out share of the planted increase removed (%)",
                         "value": value, "target": f">= {TARGETS['removed']:g}",
@@ -122,7 +125,7 @@ class Recovery:
             others = self.ranking[self.ranking["domain"] == domain]
             methods = ", ".join(f"{r['method']} {r['auroc']:.3f}" for _, r in others.iterrows())
             removed = self.removal[(self.removal["source"] == domain) & (self.removal["bias_type"] == domain)
-                                   & (self.removal["suite"] == self._benchmark())]
+                                   & (self.removal["suite"] == self.suite_of(domain))]
             shares = "; ".join(f"{r['edit']} {r['share']:.0f}% [{r['share_ci_low']:.0f}, {r['share_ci_high']:.0f}]"
                                for _, r in removed.iterrows())
             rise = removed.iloc[0] if len(removed) else None
