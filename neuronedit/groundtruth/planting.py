@@ -144,12 +144,19 @@ def _search(rise: Callable[[float], float], target: float, start: float,
     if value < target:
         raise InputError(f"the planted neurons cannot raise the association by {target:.1f} points (at most "
                          f"{best:+.1f}, at gain {best_gain:.3g}); plant more neurons or ask for a smaller --strength")
-    while high - low > 0.03 * high:
+    first = high
+    for _ in range(MAX_GAIN_STEPS):  # bisect to 3%; a target met at every smaller gain would halve forever
+        if high - low <= 0.03 * high:
+            break
         middle = (low + high) / 2
         if rise(middle) >= target:
             high = middle
         else:
             low = middle
+    if low == 0 and high < first / 1e3:
+        raise InputError(f"the association rises by {target:.2g} points already at a vanishing gain ({high:.2g}): "
+                         "the score moves with ties broken by any change, not with the planted mechanism; ask for a "
+                         "larger --strength (in this data's units: points for a share, nats for a gap)")
     return high, rise(high)
 
 

@@ -210,3 +210,21 @@ def test_an_unreadable_ground_truth_names_the_file_and_the_fix(tmp_path, text, m
     os.mkfifo(path)
     with pytest.raises(InputError, match="planted.json is not a regular file"):
         GroundTruth.load(tmp_path)
+
+
+def test_the_gain_search_ends_and_refuses_a_target_met_at_vanishing_gains():
+    """A score moved by any change (ties broken) meets the target at every gain: bisection used to halve
+    forever; a linear rise is still found to 3%."""
+    from neuronedit.groundtruth.planting import _search
+
+    calls = []
+
+    def flat(gain: float) -> float:
+        calls.append(gain)
+        return 1.0
+
+    with pytest.raises(InputError, match="vanishing gain"):
+        _search(flat, 0.5, 1.0)
+    assert len(calls) < 40
+    gain, reached = _search(lambda g: 2 * g, 0.5, 0.01)
+    assert 0.25 <= gain <= 0.25 * 1.04 and reached >= 0.5
