@@ -11,8 +11,10 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from attributions.errors import InputError, NeuronEditError
+from attributions.files import home_path
 
 from ..model.cache import file_sha256
 
@@ -81,12 +83,23 @@ def fetch(name: str, dest: str | Path, *, base_url: str | None = None, timeout: 
     spec = DATASETS[name]
     base = base_url or os.environ.get("NEURONEDIT_DATA_BASE_URL") or str(spec["base"])
     base = base if base.endswith("/") else base + "/"
-    folder = Path(dest).expanduser() / name
+    folder = home_path(dest, "--dest") / name
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return _fetch_into(folder, name, spec, base, timeout)
+    except BaseException:
+        if created and not any(folder.iterdir()):  # a failed first fetch leaves no empty folder behind
+            folder.rmdir()
+        raise
+
+
+def _fetch_into(folder: Path, name: str, spec: dict[str, Any], base: str, timeout: float) -> list[Path]:
+    """Download ``spec``'s files into ``folder`` (see :func:`fetch`), each verified before it replaces one."""
     sums_path = folder / "SHA256SUMS"
     sums = _read_sums(sums_path)
     done = []
-    for file in spec["files"]:  # type: ignore[attr-defined]
+    for file in spec["files"]:
         target = folder / file
         expected = PINNED_SHA256.get(f"{name}/{file}") or sums.get(file)
         if target.is_file() and expected is not None and file_sha256(target) == expected:
