@@ -1,8 +1,9 @@
 """Recovery on a tiny model with a mechanism planted strongly enough for exact expectations: every causal
 method ranks the planted neurons above every neuron but the decoys, zeroing them restores the unplanted
-scores, and a broken attribution (scores shuffled) fails the checks. (The transfer verdict is not asserted
-here: on this fixture's held-out halves the planted increase of the second domain is too small for its
-interval to clear the random control.)"""
+scores, a broken attribution (scores shuffled) fails the checks, and the transfer verdict follows the
+variant. (The fixture's own transfer is not asserted: on its held-out halves the planted increase of the
+second domain is too small for its interval to clear the random control, so the verdict is checked on
+substituted intervals.)"""
 
 from __future__ import annotations
 
@@ -96,3 +97,23 @@ def test_a_shuffled_attribution_fails_the_checks(shared_plant, monkeypatch):
         assert not _check(broken, domain, "AUROC")["passed"]
         assert not _check(broken, domain, "held-out share")["passed"]
     assert broken.summary()[-1].startswith("Checks failed")
+
+
+def test_the_transfer_verdict_follows_the_variant_and_bites(shared):
+    """The gender-source located edit's effect on planted race bias, beyond the random control or not, passes
+    the check exactly when the variant says it should (shared: yes; separate: no)."""
+    from dataclasses import replace
+
+    def verdict(result, vs_random_ci_high: float) -> bool:
+        effects = result.effects.copy()
+        row = ((effects["source"] == "gender") & (effects["edit"] == "located") & (effects["role"] == "bias")
+               & (effects["bias_type"] == "race") & (effects["suite"] == result.suite_of("race")))
+        assert row.sum() == 1
+        effects.loc[row, "vs_random_ci_high"] = vs_random_ci_high
+        (check,) = [c for c in replace(result, effects=effects).checks()
+                    if c["domain"] == "gender" and c["check"] == "moves planted race bias beyond the random control"]
+        return bool(check["passed"])
+
+    separate = replace(shared, truth=replace(shared.truth, variant="separate"))
+    assert verdict(shared, -0.5) and not verdict(shared, 0.5)
+    assert verdict(separate, 0.5) and not verdict(separate, -0.5)
