@@ -116,6 +116,7 @@ def recover(
     control: str = DEFAULT_CONTROL,
     k: int = DEFAULT_K,
     max_items: int | None = None,
+    others: bool = True,
     ppl_text: TextCorpus | str = "text:bundled",
     ppl_tokens: int | None = 20000,
     steps: int = 20,
@@ -126,8 +127,9 @@ def recover(
 ) -> Recovery:
     """Run the recovery checks (module docstring) of ``truth`` on the ``planted`` model, against the
     ``unplanted`` one it was planted in. ``methods``: the attribution methods ranked (the default
-    pipeline's :data:`DEFAULT_METHOD` is always run); ``steps``: of the integrated methods; the other
-    options as :func:`~neuronedit.analysis.transfer_matrix`."""
+    pipeline's :data:`DEFAULT_METHOD` is always run); ``steps``: of the integrated methods; ``others``:
+    also evaluate the other benchmarks and the knowledge probes (else only the test half of ``data``, and
+    perplexity); the other options as :func:`~neuronedit.analysis.transfer_matrix`."""
     say = log or (lambda _m: None)
     started = time.time()
     methods = list(dict.fromkeys([DEFAULT_METHOD, *methods]))
@@ -136,7 +138,7 @@ def recover(
     if base_fingerprint and unplanted.fingerprint() != base_fingerprint:
         raise InputError(f"{unplanted.name} is not the model the ground truth was planted in (its weights' "
                          "fingerprint differs from planted.json's base_fingerprint); give the base model")
-    domains: list[Domain] = domains_from(truth.domains, data, max_items=max_items)
+    domains: list[Domain] = domains_from(truth.domains, data, others=others, max_items=max_items)
     corpus = load(ppl_text) if isinstance(ppl_text, str) else ppl_text
     if not isinstance(corpus, TextCorpus):
         raise InputError(f"ppl_text takes real text (text:PATH or text:bundled), not {ppl_text}")
@@ -192,7 +194,7 @@ def recover(
                 "base_fingerprint": unplanted.fingerprint(), "variant": truth.variant, "domains": truth.domains,
                 "strength": truth.strength, "data": data, "objective": objective, "methods": methods,
                 "default_method": DEFAULT_METHOD, "selection": selection, "control": control, "k": k,
-                "max_items": max_items, "steps": steps, "n_boot": n_boot, "seed": seed,
+                "max_items": max_items, "others": others, "steps": steps, "n_boot": n_boot, "seed": seed,
                 "perplexity_text": f"{getattr(corpus, 'source', '')} (first {ppl_tokens} tokens)"}
     return Recovery(ranking=pd.DataFrame(ranking), removal=pd.DataFrame(removal), effects=pd.DataFrame(effects),
                     truth=truth, settings=settings, located=located, seconds=round(time.time() - started, 1))

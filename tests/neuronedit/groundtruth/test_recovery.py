@@ -117,3 +117,11 @@ def test_the_transfer_verdict_follows_the_variant_and_bites(shared):
     separate = replace(shared, truth=replace(shared.truth, variant="separate"))
     assert verdict(shared, -0.5) and not verdict(shared, 0.5)
     assert verdict(separate, 0.5) and not verdict(separate, -0.5)
+
+
+def test_others_false_evaluates_only_the_located_data_and_text(shared_plant):
+    lm, base, truth, data = shared_plant
+    result = recover(lm, base, truth, methods=("grad_x_act",), data=data, others=False, selection="top", k=4,
+                     ppl_tokens=256, n_boot=50, batch_size=8)
+    assert set(result.removal["suite"]) == {"stereoset"} and result.settings["others"] is False
+    assert set(result.effects["suite"]) == {"stereoset", "perplexity"}
