@@ -31,7 +31,7 @@ def random_like(neurons: NeuronSet, widths: Sequence[int], *, seed: int = 0,
         candidates = [j for j in torch.randperm(widths[layer], generator=generator).tolist() if j not in banned]
         if len(candidates) < count:
             raise InputError(f"the layer-matched random control needs {count} neurons of layer {layer} outside the "
-                             f"edited set, but the layer has only {len(candidates)} more: the selection put over half "
-                             "of a layer in the edit; select fewer neurons (--top-k)")
+                             f"excluded set (the edit), but the layer has only {len(candidates)} such neurons: the "
+                             "selection put over half of a layer in the edit; select fewer neurons (--top-k)")
         chosen += [(layer, j) for j in candidates[:count]]
     return NeuronSet(chosen)

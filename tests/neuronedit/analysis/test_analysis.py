@@ -51,7 +51,7 @@ def test_random_like_copies_the_layer_distribution():
     assert Counter(layer for layer, _ in random) == Counter(layer for layer, _ in chosen)
     assert not (random & chosen) and random_like(chosen, [48, 48], seed=3) == random
     assert random_like(chosen, [48, 48], seed=4) != random
-    with pytest.raises(ValueError, match="only 1 neurons"):
+    with pytest.raises(ValueError, match=r"neurons of layer 0 .* has only 1 such neurons: .* \(--top-k\)"):
         random_like(NeuronSet([(0, 0), (0, 1)]), [4], exclude=NeuronSet([(0, 1), (0, 2), (0, 3)]))
 
 
