@@ -16,8 +16,6 @@ from attributions.errors import InputError
 from attributions.files import atomic_file, read_json_fields
 from attributions.timings import split_timings, write_timings
 
-from .effects import benchmark_of
-
 __all__ = ["TransferResult"]
 
 
@@ -166,11 +164,7 @@ class TransferResult:
         data = read_json_fields(path, "results file", fix, {"effects": list, "overlap": list, "layers": list,
                                                             "settings": dict, "selected": dict})
         try:
-            effects = pd.DataFrame(data["effects"])
-            if "role" not in effects:  # results written before benchmarks and roles were recorded
-                effects["role"] = ["cost" if t == "perplexity" else "bias" for t in effects["target"]]
-                effects["benchmark"] = [benchmark_of(s) for s in effects["suite"]]
-            return cls(effects=effects, overlap=pd.DataFrame(data["overlap"]),
+            return cls(effects=pd.DataFrame(data["effects"]), overlap=pd.DataFrame(data["overlap"]),
                        layers=pd.DataFrame(data["layers"]), settings=data["settings"],
                        selected={s: NeuronSet(map(tuple, n)) for s, n in data["selected"].items()})
         except (KeyError, TypeError, ValueError) as err:
