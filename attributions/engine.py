@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 import time
@@ -13,7 +12,7 @@ from tqdm.auto import tqdm
 
 from .distributed import all_reduce_sum, is_main, rank, shard, world_size
 from .errors import InputError
-from .forward import Batch, Row, collate, input_device, max_positions
+from .forward import Batch, collate, group_rows, input_device, max_positions
 from .hooks import capture_activations
 from .memory import estimate_pass_memory
 from .methods import bind_options, get_method
@@ -24,18 +23,6 @@ from .resume import PartialSums, run_key
 from .scores import NeuronScores
 
 __all__ = ["attribute", "mean_activations"]
-
-
-def _batches(rows: list[Row], batch_size: int) -> list[list[Row]]:
-    """Split rows into batches of at most ``batch_size`` rows, never splitting an example
-    (objectives emit each example's rows consecutively)."""
-    out: list[list[Row]] = [[]]
-    for _, group in itertools.groupby(rows, key=lambda r: r.example):
-        members = list(group)
-        if out[-1] and len(out[-1]) + len(members) > batch_size:
-            out.append([])
-        out[-1].extend(members)
-    return out
 
 
 class _Stats:
@@ -94,7 +81,7 @@ def mean_activations(lm: LanguageModel, texts: list[str] | tuple[str, ...], *, l
     """
     encoded = LanguageModeling(list(texts)).encode(lm.tokenizer, max_positions(lm.model))
     pad = lm.pad_id
-    batches = [collate(rows, pad).to(input_device(lm.model)) for rows in _batches(encoded.rows, batch_size)]
+    batches = [collate(rows, pad).to(input_device(lm.model)) for rows in group_rows(encoded.rows, batch_size)]
     return _mean_activations(lm, batches, list(range(len(lm.sites))) if layers is None else sorted(layers))
 
 
@@ -105,7 +92,7 @@ def attribute(
     *,
     neurons: NeuronSet | None = None,
     batch_size: int = 16,
-    steps: int = 20,
+    steps: int | None = None,
     internal_batch_size: int = 64,
     mode: str = "zero",
     seed: int = 0,
@@ -124,10 +111,13 @@ def attribute(
     Args:
         lm: the model and tokenizer.
         objective: e.g. :class:`~attributions.objectives.PairPreference`.
-        method: ``activation``, ``grad_x_act``, ``integrated_gradients``, ``ig2`` or ``ablation``.
+        method: ``activation``, ``grad_x_act``, ``integrated_gradients``, ``ig2``, ``ablation`` or
+            ``learned_mask`` (trains gates instead; ``internal_batch_size`` and ``mode`` do not apply,
+            its options are :class:`~attributions.masking.MaskOptions`' plus ``retain`` and ``keep``).
         neurons: score only these (other entries of the result are NaN); None scores all.
         batch_size: rows per forward pass (memory is bounded by it, whatever the number of examples).
-        steps: integration steps (``integrated_gradients``, ``ig2``).
+        steps: integration steps (``integrated_gradients``, ``ig2``; default 20) or training steps
+            (``learned_mask``; default :class:`~attributions.masking.MaskOptions`' 100).
         internal_batch_size: rows per forward pass for the tiled steps / ablations.
         mode: ``zero`` or ``mean`` (``ablation``).
         seed: recorded, and set before running (the methods are deterministic on CPU).
@@ -145,6 +135,15 @@ def attribute(
         deviation and sign consistency; ``meta`` records the model, method and objective.
     """
     fn = get_method(method)
+    if getattr(fn, "trains", False):
+        if neurons is not None:
+            raise InputError(f"{method} trains a gate for every neuron; it takes no neuron subset (neurons=None)")
+        if steps is not None:
+            options = {**options, "steps": steps}
+        scores: NeuronScores = fn(lm, objective, batch_size=batch_size, seed=seed, progress=progress,
+                                  checkpoint=checkpoint, checkpoint_every=checkpoint_every, label=label, **options)
+        return scores
+    steps = 20 if steps is None else steps
     if method == "ig2" and not objective.two_sided:
         raise InputError(f"ig2 needs a two-sided objective (pair or contrast), not {objective.name!r}")
     if checkpoint_every < 1:
@@ -163,7 +162,7 @@ def attribute(
         neurons.check_fits([site.n_neurons for site in sites], "neuron subset")
     pad = lm.pad_id
     device = input_device(lm.model)
-    batches = [collate(rows, pad).to(device) for rows in _batches(encoded.rows, batch_size)]
+    batches = [collate(rows, pad).to(device) for rows in group_rows(encoded.rows, batch_size)]
     fingerprint = lm.fingerprint()
     settings: dict[str, Any] = {"batch_size": batch_size, "steps": steps, "mode": mode,
                                 "subset": len(neurons) if neurons is not None else None}

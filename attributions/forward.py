@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -15,8 +16,20 @@ from .errors import InputError
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-__all__ = ["Batch", "Row", "accepts_logits_to_keep", "collate", "input_device", "logits_at", "max_positions",
-           "pad_rows", "row_values", "start_token_id"]
+__all__ = [
+    "Batch",
+    "Row",
+    "accepts_logits_to_keep",
+    "collate",
+    "group_rows",
+    "input_device",
+    "logits_at",
+    "max_positions",
+    "pad_rows",
+    "per_example",
+    "row_values",
+    "start_token_id",
+]
 
 
 def input_device(model: nn.Module) -> torch.device:
@@ -174,3 +187,21 @@ def row_values(model: nn.Module, batch: Batch, *, repeat: int = 1, probability: 
     lp = picked.gather(1, tokens.unsqueeze(1)).squeeze(1) - torch.logsumexp(picked, dim=1)
     contrib = (lp.exp() if probability else lp) * batch.term_weight.to(device).repeat(repeat)
     return torch.zeros(repeat * n_rows, device=device, dtype=contrib.dtype).index_add(0, rows, contrib)
+
+
+def group_rows(rows: list[Row], batch_size: int) -> list[list[Row]]:
+    """Split rows into batches of at most ``batch_size`` rows, never splitting an example
+    (objectives emit each example's rows consecutively)."""
+    out: list[list[Row]] = [[]]
+    for _, group in itertools.groupby(rows, key=lambda r: r.example):
+        members = list(group)
+        if out[-1] and len(out[-1]) + len(members) > batch_size:
+            out.append([])
+        out[-1].extend(members)
+    return out
+
+
+def per_example(batch: Batch, per_row: torch.Tensor) -> torch.Tensor:
+    """Sum ``[rows, ...]`` into ``[examples, ...]`` by the batch's example index."""
+    out = torch.zeros((batch.n_examples, *per_row.shape[1:]), dtype=per_row.dtype, device=per_row.device)
+    return out.index_add_(0, batch.example.to(per_row.device), per_row)

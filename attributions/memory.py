@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from .forward import Batch, row_values
-from .methods._common import frozen, leaf_activations
+from .methods._common import leaf_activations
+from .model import frozen
 from .sites import NeuronSite
 
 __all__ = ["MemoryEstimate", "estimate_pass_memory"]

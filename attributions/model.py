@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -11,7 +13,7 @@ from torch import nn
 
 from .sites import NeuronSite, find_sites
 
-__all__ = ["LanguageModel", "weights_fingerprint"]
+__all__ = ["LanguageModel", "frozen", "weights_fingerprint"]
 
 
 def _offloaded(model: nn.Module, name: str) -> torch.Tensor:
@@ -93,3 +95,17 @@ class LanguageModel:
 
     def __repr__(self) -> str:
         return f"LanguageModel({self.name!r}, {self.architecture}, source={self.source!r})"
+
+
+@contextmanager
+def frozen(model: nn.Module) -> Iterator[None]:
+    """No parameter gradients inside the block (gradients flow to activations only); restored after."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        with torch.enable_grad():
+            yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)

@@ -31,6 +31,10 @@ def main(model_dir: str, out_dir: str) -> None:
                             ("activation", {}), ("ablation", {"mode": "mean"})]:
         scores = attribute(lm, objective, method, batch_size=4, **options)
         result[method] = (scores.scores, scores.std, scores.consistency)
+    # 3 batches of 6 examples, each split over the ranks
+    mask = attribute(lm, objective, "learned_mask", batch_size=6, steps=6, budget=4,
+                     retain=[p.more for p in pairs[-4:]], keep=[PairPreference(pairs[:3])])
+    result["learned_mask"] = (mask.scores, torch.tensor(mask.meta["history"]["rows"]))
     suites = [f"crows:{FIXTURES / 'crows_small.csv'}", f"stereoset:{FIXTURES / 'stereoset_flat.jsonl'}",
               f"bbq:{FIXTURES / 'bbq_small.jsonl'}", "probes:race", f"text:{FIXTURES / 'text_small.txt'}"]
     evaluation = evaluate(lm, suites, batch_size=3, n_boot=200, progress=False, text_window=8, text_stride=4)

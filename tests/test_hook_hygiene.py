@@ -78,6 +78,7 @@ MASKED = "neuronedit.edits.masks:masked"
 CONTEXTS = "neuronedit.explain.contexts:activations_of"
 LOGIT_SHIFT = "neuronedit.measure.diagnostics:logit_shift"
 TRAINABLE = "neuronedit.unlearn.confine:trainable"
+GATED = "attributions.masking.gates:gated"
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,9 @@ CASES = [
     Case("attribute-memory-estimate", _in_forward(_attribute("integrated_gradients", progress=True)),
          (SAVED_BYTES, HOOKS)),
     # neuronedit: hook edits, and scoring and evaluating under them
+    Case("attribute-learned_mask",  # gates on every step and on the final evaluation
+         _in_forward(_attribute("learned_mask", retain=TEXTS, keep=[PairPreference(PAIRS[:1])], budget=2,
+                                **{"steps": 2}), _site_hooked), (GATED, HOOKS)),
     Case("masked", _in_block(_masked_block), (MASKED, HOOKS)),
     Case("masked-score_texts", _in_forward(_with_masked(_score)), (MASKED, HOOKS)),
     Case("masked-score_texts-opt", _in_forward(_with_masked(_score)), (MASKED, HOOKS), arch="opt"),

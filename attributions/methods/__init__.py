@@ -3,6 +3,9 @@
 A method scores the neurons of the given layers for one batch and returns per-example
 attributions ``[examples, len(layers), n_neurons]`` (NaN where it did not score a neuron).
 Positive means the neuron pushes the objective up: removing it would lower the objective.
+
+A method marked ``trains`` (``learned_mask``) is called once for the whole objective instead and
+returns :class:`~attributions.NeuronScores` itself.
 """
 
 from __future__ import annotations
@@ -11,26 +14,26 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import torch
-
 from ..registry import Registry
 from .ablation import ablation
 from .activation import activation
 from .gradient import grad_x_act
 from .integrated import ig2, integrated_gradients
+from .learned_mask import learned_mask
 
 __all__ = ["ATTRIBUTION_METHODS", "bind_options", "get_method", "register_method"]
 
-ATTRIBUTION_METHODS: Registry[Callable[..., torch.Tensor]] = Registry("attribution method", {
+ATTRIBUTION_METHODS: Registry[Callable[..., Any]] = Registry("attribution method", {
     "activation": activation,
     "grad_x_act": grad_x_act,
     "integrated_gradients": integrated_gradients,
     "ig2": ig2,
     "ablation": ablation,
+    "learned_mask": learned_mask,
 })
 
 
-def register_method(name: str, fn: Callable[..., torch.Tensor]) -> None:
+def register_method(name: str, fn: Callable[..., Any]) -> None:
     """Add a method: ``fn(model, sites, batch, layers, *, <options>) -> Tensor [examples, layers, neurons]``.
 
     ``fn`` receives the options it names among ``steps``, ``internal_batch_size``, ``mode``,
@@ -40,7 +43,7 @@ def register_method(name: str, fn: Callable[..., torch.Tensor]) -> None:
     ATTRIBUTION_METHODS.register(name, fn)
 
 
-def get_method(name: str) -> Callable[..., torch.Tensor]:
+def get_method(name: str) -> Callable[..., Any]:
     """The method registered as ``name`` (an unknown name raises a ValueError listing the methods)."""
     return ATTRIBUTION_METHODS[name]
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the methods: frozen parameters, leaf activations, per-example sums."""
+"""Helpers shared by the methods: leaf activations and activations kept in the graph."""
 
 from __future__ import annotations
 
@@ -12,23 +12,8 @@ from torch import nn
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-from ..forward import Batch
 from ..hooks import capture_activations, edit_activations, forward_hooks
 from ..sites import NeuronSite
-
-
-@contextmanager
-def frozen(model: nn.Module) -> Iterator[None]:
-    """No parameter gradients inside the block (gradients flow to activations only); restored after."""
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        for p, _ in flags:
-            p.requires_grad_(False)
-        with torch.enable_grad():
-            yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 @contextmanager
@@ -65,9 +50,3 @@ def graph_activations(model: nn.Module, sites: Sequence[NeuronSite]) -> Iterator
     leaf = forward_hooks([(embeddings, lambda _m, _i, out: out.detach().requires_grad_(True))])
     with leaf, capture_activations(sites, detach=False) as acts:
         yield acts
-
-
-def per_example(batch: Batch, per_row: torch.Tensor) -> torch.Tensor:
-    """Sum ``[rows, ...]`` into ``[examples, ...]`` by the batch's example index."""
-    out = torch.zeros((batch.n_examples, *per_row.shape[1:]), dtype=per_row.dtype, device=per_row.device)
-    return out.index_add_(0, batch.example.to(per_row.device), per_row)

@@ -8,10 +8,9 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..forward import Batch, row_values
+from ..forward import Batch, per_example, row_values
 from ..hooks import edit_activations
 from ..sites import NeuronSite
-from ._common import per_example
 
 
 @torch.no_grad()

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..forward import Batch
+from ..forward import Batch, per_example
 from ..hooks import capture_activations
 from ..sites import NeuronSite
-from ._common import per_example
 
 
 @torch.no_grad()

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..forward import Batch, row_values
+from ..forward import Batch, per_example, row_values
+from ..model import frozen
 from ..sites import NeuronSite
-from ._common import frozen, graph_activations, per_example
+from ._common import graph_activations
 
 
 def grad_x_act(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, layers: Sequence[int]) -> torch.Tensor:

@@ -17,10 +17,11 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..forward import Batch, row_values
+from ..forward import Batch, per_example, row_values
 from ..hooks import tile_from
+from ..model import frozen
 from ..sites import NeuronSite
-from ._common import frozen, leaf_activations, per_example
+from ._common import leaf_activations
 
 
 def _integrate(model: nn.Module, sites: Sequence[NeuronSite], batch: Batch, layers: Sequence[int], *, steps: int,

@@ -21,6 +21,7 @@ from attributions.selection import DEFAULT_K, DEFAULT_RULE, select
 
 from ..data import load
 from ..locate.control_scores import DEFAULT_CONTROL, control_scores
+from ..locate.learned import method_options
 from ..measure.evaluation import Evaluation, SuiteResult, evaluate
 from ..measure.paired import paired_effect
 from .comparison_result import Comparison
@@ -149,7 +150,7 @@ def compare_methods(
         if source not in scores:
             span = objective_span(domain, objective)
             scores[source] = attribute(lm, PairPreference(domain.attribution, span=span), attribution,
-                                       batch_size=batch_size, seed=seed)
+                                       batch_size=batch_size, seed=seed, **method_options(attribution, source))
         if selection != "top" and scores[source].control is None:
             scores[source].control = control_scores(lm, control, domain=source, batch_size=batch_size, log=say)
         fit = Fitting(lm, source, list(domain.attribution), select(scores[source], k, selection),

@@ -11,7 +11,7 @@ is the random control edit.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +26,7 @@ from ..data import Dataset, TextCorpus, load, load_pairs
 from ..data.neutral import NEUTRAL_TEXTS
 from ..edits.masks import masked
 from ..locate.control_scores import DEFAULT_CONTROL, control_scores
+from ..locate.learned import method_options
 from ..measure.evaluation import Evaluation, evaluate
 from ..measure.suites import association_span
 from .effects import edit_effects
@@ -124,6 +125,7 @@ def transfer_matrix(
     data: str = DEFAULT_DATA,
     objective: str = "all",
     method: str = "grad_x_act",
+    mask: Mapping[str, Any] | None = None,
     selection: str = DEFAULT_RULE,
     control: str = DEFAULT_CONTROL,
     k: int = DEFAULT_K,
@@ -148,6 +150,7 @@ def transfer_matrix(
         objective: the :class:`PairPreference` span (``all``, ``diff``, ``tail`` or ``auto``, see
             :func:`objective_span`).
         method: attribution method; scores are computed once per source.
+        mask: options of the ``learned_mask`` method (:class:`~attributions.masking.MaskOptions` fields).
         selection: selection rule (:func:`attributions.selection.select`).
         control: the selection control (:data:`neuronedit.locate.control_scores.CONTROLS`), cached per model.
         k: neurons edited in the matrix; ``dose`` adds the other sizes (dose-response).
@@ -206,7 +209,8 @@ def transfer_matrix(
             tick = time.time()
             span = objective_span(domain, objective)
             scores[domain.name] = attribute(lm, PairPreference(domain.attribution, span=span), method,
-                                            batch_size=batch_size, seed=seed)
+                                            batch_size=batch_size, seed=seed,
+                                            **method_options(method, domain.name, mask))
             say(f"[{domain.name}] {method} ({span}) on {len(domain.attribution)} dev pairs in "
                 f"{time.time() - tick:.0f} s")
         if selection != "top" and scores[domain.name].control is None:

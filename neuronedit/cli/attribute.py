@@ -17,6 +17,7 @@ from .args import (
     POSITIVE,
     SPANS,
     add_control,
+    add_mask_options,
     add_model,
     add_output,
     add_placement,
@@ -24,6 +25,7 @@ from .args import (
     add_registered,
     int_at_least,
     load_placed,
+    mask_options,
     say,
 )
 from .outputs import check_output_file
@@ -48,14 +50,16 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--b", default=" she", help="contrast objective: second token")
     parser.add_argument("--limit", type=POSITIVE, help="use at most this many inputs")
     parser.add_argument("--batch-size", type=POSITIVE, default=16)
-    parser.add_argument("--steps", type=int_at_least(1, MAX_STEPS), default=20,
-                        help="integration steps (integrated_gradients, ig2)")
+    parser.add_argument("--steps", type=int_at_least(1, MAX_STEPS), default=None,
+                        help="integration steps (integrated_gradients, ig2; default 20) or training steps "
+                             "(learned_mask; default 100)")
     parser.add_argument("--internal-batch-size", type=POSITIVE, default=64,
                         help="rows per forward pass for integrated-gradient steps and ablations (bounds memory)")
     parser.add_argument("--checkpoint", help="folder for partial sums: a killed run restarted with the same "
                                              "arguments resumes there (same scores as an uninterrupted run)")
     parser.add_argument("--checkpoint-every", type=POSITIVE, default=20, help="save partial sums every N batches")
     parser.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=0)
+    add_mask_options(parser)
     add_control(parser, default=None, default_help=f"{DEFAULT_CONTROL} when the data has one bias type with "
                 "knowledge probes (as transfer), else lm")
     parser.add_argument("--no-control", action="store_true", help="skip the control scores")
@@ -103,10 +107,12 @@ def run(args: argparse.Namespace) -> int:
     from attributions.distributed import is_main
 
     from ..data.provenance import data_hashes
-    from ..locate.recipes import choose_neurons, control_for, objective_for
+    from ..locate.learned import method_options
+    from ..locate.recipes import choose_neurons, control_for, data_domain, objective_for
 
     out = check_output_file(args.out, flag="--out", kind="scores", overwrite=args.overwrite)
     assert out is not None
+    mask = mask_options(args.mask, [args.method], args.steps)
     domain = _check_inputs(args)
     objective = objective_for(args.objective, args.data, prompts=args.prompt or (), a=args.a, b=args.b,
                               limit=args.limit, bias_type=args.bias_type, split=args.split, span=args.span)
@@ -115,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
                                "internal_batch_size": args.internal_batch_size, "progress": not args.quiet,
                                "checkpoint_every": args.checkpoint_every}
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
-    scores = attribute(lm, objective, args.method, checkpoint=checkpoint, label="objective", **options)
+    located = method_options(args.method, domain or data_domain(args.data, args.bias_type, args.split), mask)
+    scores = attribute(lm, objective, args.method, checkpoint=checkpoint, label="objective", **options, **located)
     if scores.meta["skipped"]:
         say(f"skipped {len(scores.meta['skipped'])} input(s): " + "; ".join(
             f"#{i}: {r}" for i, r in scores.meta["skipped"][:5]))

@@ -15,10 +15,12 @@ from .args import (
     POSITIVE,
     SPANS,
     add_location_options,
+    add_mask_options,
     add_output,
     add_quiet,
     add_registered,
     int_at_least,
+    mask_options,
     say,
 )
 from .outputs import check_output_dir
@@ -42,8 +44,10 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--objective", default="all", choices=SPANS, help="pair objective span (as transfer)")
     parser.add_argument("--top-k", dest="top_k", type=POSITIVE, default=DEFAULT_K,
                         help=f"neurons located and removed per source (default {DEFAULT_K})")
-    parser.add_argument("--steps", type=int_at_least(1, MAX_STEPS), default=20,
-                        help="integration steps of the integrated methods")
+    parser.add_argument("--steps", type=int_at_least(1, MAX_STEPS), default=None,
+                        help="integration steps of the integrated methods (default 20) and training steps of "
+                             "learned_mask (default 100)")
+    add_mask_options(parser)
     parser.add_argument("--ppl-text", default="text:bundled", help="real text for perplexity")
     parser.add_argument("--ppl-tokens", type=POSITIVE, default=20000, help="tokens of --ppl-text to score")
     add_location_options(parser, max_items="cap each domain's dev and test half (evenly spaced)")
@@ -83,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.model).is_file():
         raise InputError(f"--model {args.model} is a file; give the folder `neuronedit plant --out` wrote (the one "
                          "holding planted.json and the weights)")
+    mask = mask_options(args.mask, args.methods or _methods(), args.steps)
     truth = GroundTruth.load(args.model)
     data = args.data
     if data is None:
@@ -97,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     result = recover(planted, unplanted, truth, methods=args.methods or tuple(_methods()), data=data,
                      objective=args.objective, selection=args.rule, control=args.control, k=args.top_k,
                      max_items=args.max_items, ppl_text=args.ppl_text, ppl_tokens=args.ppl_tokens, steps=args.steps,
-                     n_boot=args.n_boot, seed=args.seed, batch_size=args.batch_size, log=log)
+                     mask=mask, n_boot=args.n_boot, seed=args.seed, batch_size=args.batch_size, log=log)
     command = "neuronedit " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     with atomic_dir(out, overwrite=args.overwrite) as tmp:
         truth.save(tmp)

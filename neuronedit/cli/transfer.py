@@ -17,6 +17,7 @@ from .args import (
     SPANS,
     UNLEARNING_METHOD,
     add_location_options,
+    add_mask_options,
     add_model,
     add_output,
     add_placement,
@@ -24,6 +25,7 @@ from .args import (
     add_registered,
     int_at_least,
     load_placed,
+    mask_options,
     positive_float,
     say,
 )
@@ -53,6 +55,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--domains", nargs="+", default=["gender", "race", "religion"])
     add_registered(parser, "--method", ATTRIBUTION_METHOD, default=DEFAULT_ATTRIBUTION_METHOD,
                    help="attribution method")
+    add_mask_options(parser)
     parser.add_argument("--top-k", dest="top_k", type=POSITIVE, default=DEFAULT_K,
                         help=f"neurons removed per source in the matrix (default {DEFAULT_K})")
     parser.add_argument("--dose", type=POSITIVE, nargs="*",
@@ -105,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --mode unlearn; with --mode "
                          f"{args.mode} {'it' if len(given) == 1 else 'they'} would be ignored, so drop "
                          f"{'it' if len(given) == 1 else 'them'} or give --mode unlearn")
+    mask = mask_options(args.mask, [args.method])  # --steps is unlearning's here
     out = check_output_dir(args.out, overwrite=args.overwrite)
     if args.data != "probes":
         parse_spec(args.data)  # a bad spec fails here, before the model loads
@@ -122,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         edit = unlearning_edit(args.unlearn_method or DEFAULT_UNLEARNING_METHOD, confine=args.confine,
                                lr=args.lr or UNLEARN_LR, steps=args.steps or UNLEARN_STEPS)
     result = transfer_matrix(lm, args.domains, data=args.data, objective=args.objective, method=args.method,
-                             selection=args.rule, control=args.control, k=args.top_k, dose=dose, edit=edit,
+                             mask=mask, selection=args.rule, control=args.control, k=args.top_k, dose=dose, edit=edit,
                              ppl_text=args.ppl_text, ppl_tokens=args.ppl_tokens, max_items=args.max_items,
                              n_boot=args.n_boot, seed=args.seed, batch_size=args.batch_size, log=log)
     if not is_main():

@@ -34,7 +34,7 @@ from attributions.errors import InputError
 
 from .items import PairItem
 
-__all__ = ["KNOWLEDGE_DOMAINS", "knowledge_pairs"]
+__all__ = ["KNOWLEDGE_DOMAINS", "knowledge_pairs", "knowledge_span"]
 
 KNOWLEDGE_DOMAINS = ("gender", "race", "religion")
 
@@ -256,6 +256,12 @@ def _grouped(
                 ))
             rank += 1
     return items
+
+
+def knowledge_span(domain: str) -> str:
+    """Where a knowledge pair of ``domain`` holds its fact, as a :class:`~attributions.PairPreference` span:
+    the pronoun (``diff``) for gender, what follows the group word (``tail``) otherwise."""
+    return "diff" if domain == "gender" else "tail"
 
 
 def knowledge_pairs(domain: str) -> list[PairItem]:

@@ -5,6 +5,7 @@ Modules, lowest first (each imports only those above it):
 - :mod:`.record`: the :class:`Edit` record, its errors, the ``neuronedit.json`` manifest codec.
 - :mod:`.log`: :class:`EditLog`, the edits applied to a model (ids saved in its config).
 - :mod:`.masks`: reversible hook edits, :func:`masked`.
+- :mod:`.learned`: a learned mask's gate values as per-neuron scale factors, :func:`learned_scale`.
 - :mod:`.delta`: the weight delta of an unlearning edit.
 - :mod:`.compaction`: narrowing the MLPs (the surgery of a ``compact`` edit).
 - :mod:`.apply`: writing an edit into the weights and committing it to the log.
@@ -18,6 +19,7 @@ This package imports nothing from ``neuronedit.analysis``, ``neuronedit.unlearn`
 from .checkpoint import save_edited
 from .compaction import mlp_widths
 from .delta import add_delta, delta_bytes, make_delta
+from .learned import learned_scale
 from .log import APPLIED_KEY, EditLog
 from .masks import check_neurons, masked
 from .record import (
@@ -48,6 +50,7 @@ __all__ = [
     "check_neurons",
     "compact_",
     "delta_bytes",
+    "learned_scale",
     "load_manifest",
     "make_delta",
     "masked",

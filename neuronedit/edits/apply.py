@@ -77,7 +77,11 @@ def _new_values(sites: list[NeuronSite], edit: Edit, by_layer: dict[int, torch.T
         site = sites[layer]
         out = site.write_out  # [d_model, n_neurons] view of the down-projection
         idx = idx.to(out.device)
-        if edit.mode == "scale":
+        if edit.mode == "scale" and edit.values is not None:  # a factor per neuron
+            factors = torch.tensor([edit.values[order[(layer, int(j))]] for j in idx.tolist()], dtype=out.dtype)
+            new[layer] = require_finite(out[:, idx] * factors.to(out.device), edit,
+                                        f"a factor of {max(edit.values, key=abs):g}")
+        elif edit.mode == "scale":
             assert edit.factor is not None
             new[layer] = require_finite(out[:, idx] * edit.factor, edit, f"factor {edit.factor:g}")
         elif edit.mode == "mean":

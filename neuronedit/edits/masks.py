@@ -36,6 +36,7 @@ def masked(
     mode: str = "zero",
     *,
     factor: float = 0.0,
+    factors: Sequence[float] | None = None,
     means: dict[int, torch.Tensor] | None = None,
 ) -> Iterator[Edit]:
     """Edit neurons for the duration of the block; the model is exactly as before afterwards
@@ -44,7 +45,8 @@ def masked(
     Args:
         model: the :class:`LanguageModel` to edit.
         neurons: the neurons to edit.
-        mode: ``zero`` (set to 0), ``scale`` (multiply by ``factor``) or ``mean`` (set to
+        mode: ``zero`` (set to 0), ``scale`` (multiply by ``factor``, or neuron ``i`` of ``neurons`` by
+            ``factors[i]``, e.g. :func:`~neuronedit.edits.learned.learned_edit`'s) or ``mean`` (set to
             ``means[layer][neuron]``, the neuron's mean activation; ``means[layer]`` is
             ``[n_neurons]``, see :func:`attributions.mean_activations`).
 
@@ -63,9 +65,16 @@ def masked(
         missing = [layer for layer in by_layer if layer not in means]  # type: ignore[operator]
         if missing:
             raise InputError(f"means has no entry for layer(s) {missing}")
+    if factors is not None and mode != "scale":
+        raise InputError(f"factors= applies to mode='scale' only, not {mode!r}")
     values = tuple(float(means[layer][n]) for layer, n in neurons) if mode == "mean" else None  # type: ignore[index]
-    record = Edit(neurons, mode, factor=float(factor) if mode == "scale" else None, values=values,
-                  base_model=lm.name)
+    if factors is not None:
+        values = tuple(float(f) for f in factors)
+    per_neuron = dict(zip(neurons, values)) if factors is not None and values is not None else {}
+    record = Edit(neurons, mode, factor=float(factor) if mode == "scale" and factors is None else None,
+                  values=values, base_model=lm.name)
+    scales = {layer: torch.tensor([per_neuron[(layer, int(j))] for j in idx.tolist()])
+              for layer, idx in by_layer.items()} if per_neuron else {}
 
     def edit(site: NeuronSite, act: torch.Tensor) -> torch.Tensor:  # act [..., n_neurons]
         idx = by_layer[site.layer].to(act.device)
@@ -73,7 +82,8 @@ def masked(
         if mode == "zero":
             act[..., idx] = 0
         elif mode == "scale":
-            act[..., idx] = act[..., idx] * factor
+            scale = scales[site.layer].to(act.device, act.dtype) if scales else factor
+            act[..., idx] = act[..., idx] * scale
         else:
             act[..., idx] = means[site.layer].to(act.device, act.dtype)[idx]  # type: ignore[index]
         return act

@@ -61,8 +61,9 @@ class Edit:
             neuron's mean activation ``values[i]``), ``compact`` (neurons removed, narrower MLP) or
             ``unlearn`` or ``plant`` (a weight delta stored in the file ``delta``: an unlearning update,
             a planted mechanism).
-        factor: the ``scale`` factor.
-        values: per neuron, in ``neurons`` order, the mean activation (``mean``).
+        factor: the ``scale`` factor, when one applies to every neuron.
+        values: per neuron, in ``neurons`` order, the mean activation (``mean``) or the factor (``scale``
+            with a factor per neuron, e.g. a learned mask's gate values; ``factor`` is then None).
         base_model: the model spec the edit was made on.
         base_fingerprint: :func:`attributions.weights_fingerprint` of the model before the edit.
         provenance: method, objective, data hashes, k, rule, seed, ... (free-form JSON).
@@ -83,18 +84,24 @@ class Edit:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ManifestError(f"edit mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if self.mode == "scale" and (self.factor is None or not math.isfinite(self.factor)):
+        if self.mode == "scale" and (self.factor is None) == (self.values is None):
+            raise ManifestError("a scale edit needs either one factor or one factor per neuron ('values'), "
+                                f"not {'both' if self.factor is not None else 'neither'}")
+        if self.factor is not None and not math.isfinite(self.factor):
             raise ManifestError(f"a scale edit needs a finite factor, not {self.factor!r}")
-        if self.mode == "mean":
-            if self.values is None or len(self.values) != len(self.neurons):
-                raise ManifestError(f"a mean edit needs one mean value per neuron ({len(self.neurons)}), "
-                                    f"got {None if self.values is None else len(self.values)}")
+        if self.mode == "mean" and self.values is None:
+            raise ManifestError(f"a mean edit needs one mean value per neuron ({len(self.neurons)}), got None")
+        if self.values is not None:
+            what = "mean value" if self.mode == "mean" else "factor"
+            if len(self.values) != len(self.neurons):
+                raise ManifestError(f"a {self.mode} edit needs one {what} per neuron ({len(self.neurons)}), "
+                                    f"got {len(self.values)}")
             if not all(math.isfinite(v) for v in self.values):
-                raise ManifestError("mean values must be finite numbers")
+                raise ManifestError(f"{what}s must be finite numbers")
         if self.mode != "scale" and self.factor is not None:
             raise ManifestError(f"a {self.mode} edit takes no factor (only scale edits do), not {self.factor!r}")
-        if self.mode != "mean" and self.values is not None:
-            raise ManifestError(f"a {self.mode} edit takes no mean values (only mean edits do)")
+        if self.mode not in ("mean", "scale") and self.values is not None:
+            raise ManifestError(f"a {self.mode} edit takes no values (only mean and scale edits do)")
         if self.mode in DELTA_MODES:
             if not isinstance(self.delta, str) or not _DELTA_NAME.fullmatch(self.delta) or ".." in self.delta:
                 raise ManifestError(f"a {self.mode} edit's 'delta' must be the plain name of a .safetensors file "

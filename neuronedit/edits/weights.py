@@ -67,10 +67,15 @@ def prune_(model: LanguageModel, neurons: NeuronSet, *, means: Mapping[int, torc
     return commit(model, Edit(neurons, "mean", values=tuple(values), provenance=notes))
 
 
-def scale_(model: LanguageModel, neurons: NeuronSet, factor: float, *,
+def scale_(model: LanguageModel, neurons: NeuronSet, factor: float | Sequence[float], *,
            provenance: Mapping[str, Any] | None = None) -> Edit:
-    """Multiply the neurons' output by ``factor`` permanently, in place (×0 suppresses, ×2 amplifies)."""
-    return commit(model, Edit(neurons, "scale", factor=float(factor), provenance=_provenance(provenance)))
+    """Multiply the neurons' output by ``factor`` permanently, in place (×0 suppresses, ×2 amplifies);
+    a sequence gives neuron ``i`` of ``neurons`` the factor ``factor[i]`` (e.g. from
+    :func:`~neuronedit.edits.learned_scale`)."""
+    if isinstance(factor, (int, float)):
+        return commit(model, Edit(neurons, "scale", factor=float(factor), provenance=_provenance(provenance)))
+    values = tuple(float(f) for f in factor)
+    return commit(model, Edit(neurons, "scale", values=values, provenance=_provenance(provenance)))
 
 
 def compact_(model: LanguageModel, neurons: NeuronSet, *,

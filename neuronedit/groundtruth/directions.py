@@ -34,7 +34,7 @@ from attributions import LanguageModel
 from attributions.errors import InputError
 from attributions.forward import pad_rows, start_token_id
 from attributions.hooks import forward_hooks, pre_hooks
-from attributions.methods._common import frozen
+from attributions.model import frozen
 from attributions.objectives import common_ends
 
 __all__ = ["Directions", "ScoredRow", "measure_directions", "neutral_statistics", "pair_rows"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from ..analysis.transfer import Domain, domains_from, objective_span
 from ..data import TextCorpus, load
 from ..edits.masks import masked
 from ..locate.control_scores import DEFAULT_CONTROL, control_scores
+from ..locate.learned import method_options
 from ..measure.bootstrap import bootstrap
 from ..measure.evaluation import Evaluation, evaluate
 from .ranking import ranking_metrics
@@ -119,7 +120,8 @@ def recover(
     others: bool = True,
     ppl_text: TextCorpus | str = "text:bundled",
     ppl_tokens: int | None = 20000,
-    steps: int = 20,
+    steps: int | None = None,
+    mask: Mapping[str, Any] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
     batch_size: int = 16,
@@ -127,7 +129,8 @@ def recover(
 ) -> Recovery:
     """Run the recovery checks (module docstring) of ``truth`` on the ``planted`` model, against the
     ``unplanted`` one it was planted in. ``methods``: the attribution methods ranked (the default
-    pipeline's :data:`DEFAULT_METHOD` is always run); ``steps``: of the integrated methods; ``others``:
+    pipeline's :data:`DEFAULT_METHOD` is always run); ``steps``: of the integrated methods and of
+    ``learned_mask`` (their defaults when None); ``mask``: ``learned_mask``'s options; ``others``:
     also evaluate the other benchmarks and the knowledge probes (else only the test half of ``data``, and
     perplexity); the other options as :func:`~neuronedit.analysis.transfer_matrix`."""
     say = log or (lambda _m: None)
@@ -161,7 +164,8 @@ def recover(
         scores[domain.name] = {}
         for method in methods:
             tick = time.time()
-            found = attribute(planted, objective_, method, batch_size=batch_size, steps=steps, seed=seed)
+            found = attribute(planted, objective_, method, batch_size=batch_size, steps=steps, seed=seed,
+                              **method_options(method, domain.name, mask))
             seconds = time.time() - tick
             scores[domain.name][method] = found
             chosen = None

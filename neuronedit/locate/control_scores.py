@@ -20,6 +20,7 @@ from attributions.errors import InputError
 from attributions.selection import combine_controls
 
 from ..data import load
+from ..data.knowledge import knowledge_span
 from ..data.neutral import NEUTRAL_TEXTS
 from ..model.cache import cache_dir
 
@@ -89,7 +90,7 @@ def with_knowledge(lm_scores: NeuronScores, domain: str, score: Callable[[Object
     (default: the dev half of ``probes:knowledge-{domain}``); ``lm_scores`` alone, with a warning, when
     the tokenizer cannot score them."""
     pairs = list(knowledge if knowledge is not None else load(f"probes:knowledge-{domain}", split="dev"))
-    span = "diff" if domain == "gender" else "tail"  # where the fact is: the pronoun, or what follows the group
+    span = knowledge_span(domain)
     try:
         knowledge_scores = score(PairPreference(pairs, span=span), [(p.more, p.less) for p in pairs],
                                  f"control: {domain} knowledge")

@@ -60,6 +60,10 @@ def test_two_process_gloo_equals_one_process(model_dir: Path, tmp_path: Path) ->
         for single, first, second in zip(one[method], ranks[0][method], ranks[1][method]):
             _close(single, first)
             assert torch.equal(first.nan_to_num(), second.nan_to_num())  # every rank returns the same scores
+    mask_one, mask_first, mask_second = one["learned_mask"], ranks[0]["learned_mask"], ranks[1]["learned_mask"]
+    assert torch.equal(mask_first[0], mask_second[0]) and torch.equal(mask_first[1], mask_second[1])
+    torch.testing.assert_close(mask_first[1], mask_one[1], rtol=1e-5, atol=1e-7)  # the same losses, step by step
+    torch.testing.assert_close(mask_first[0], mask_one[0], rtol=0, atol=1e-4)
     assert len(one["evaluation"]) == len(ranks[0]["evaluation"]) == 10
     for single, first, second in zip(one["evaluation"], ranks[0]["evaluation"], ranks[1]["evaluation"]):
         assert single[:2] == first[:2] == second[:2]
@@ -119,7 +123,7 @@ attribute(lm, PairPreference(list(load("probes:gender", split="dev"))[:20]), "co
 
 
 def test_killed_run_resumes_to_the_same_scores(model_dir: Path, tmp_path: Path) -> None:
-    from attributions.engine import _batches
+    from attributions.forward import group_rows
     from neuronedit.data import load
     from neuronedit.model.loading import load_model
 
@@ -142,7 +146,7 @@ def test_killed_run_resumes_to_the_same_scores(model_dir: Path, tmp_path: Path) 
         lm = load_model(model_dir)
         objective = PairPreference(list(load("probes:gender", split="dev"))[:20])
         resumed = attribute(lm, objective, "counted", batch_size=4, checkpoint=ckpt, checkpoint_every=2)
-        n_batches = len(_batches(objective.encode(lm.tokenizer).rows, 4))
+        n_batches = len(group_rows(objective.encode(lm.tokenizer).rows, 4))
         assert n_batches >= 8
         assert len(calls) == n_batches - 4  # the last save was after batch 4 of the 5 that ran
         calls.clear()
@@ -214,16 +218,16 @@ def test_device_map_with_disk_offload_matches_plain_model(model_dir: Path, tmp_p
 
 
 def test_memory_estimate_scales_with_rows_and_counts_saved_tensors(model_dir: Path) -> None:
-    from attributions.engine import _batches
-    from attributions.forward import collate, row_values
+    from attributions.forward import collate, group_rows, row_values
     from attributions.memory import _probe, _saved_bytes, estimate_pass_memory
-    from attributions.methods._common import frozen, leaf_activations
+    from attributions.methods._common import leaf_activations
+    from attributions.model import frozen
     from neuronedit.data import load
     from neuronedit.model.loading import load_model
 
     lm = load_model(model_dir)
     encoded = PairPreference(list(load("probes:gender", split="dev"))[:4]).encode(lm.tokenizer)
-    batch = collate(_batches(encoded.rows, 8)[0], lm.tokenizer.pad_token_id)
+    batch = collate(group_rows(encoded.rows, 8)[0], lm.tokenizer.pad_token_id)
     weights = sum(p.numel() * p.element_size() for p in lm.model.parameters())
     # the saved-tensor count of a probe of k copies equals autograd's own count for a batch of k copies
     probe = _probe(batch, 3)

@@ -169,7 +169,7 @@ def test_an_output_name_that_is_not_utf8_is_refused_before_any_work(model_dir, t
 @pytest.mark.parametrize("change, needle", [
     (lambda edits: edits.append(dict(edits[0])), "twice"),
     (lambda edits: edits[0].update(factor=5.0), "takes no factor"),  # refused before the id is compared
-    (lambda edits: edits[0].update(values=[1.0]), "takes no mean values"),
+    (lambda edits: edits[0].update(values=[1.0]), "takes no values"),
 ])
 def test_a_manifest_whose_fields_would_be_ignored_is_refused(change, needle, model_dir, fingerprint, tmp_path,
                                                               run_cli):

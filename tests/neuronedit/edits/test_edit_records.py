@@ -50,7 +50,7 @@ def test_manifest_errors_name_the_field(tmp_path):
         ({**good, "edits": [{**good["edits"][0], "neurons": [[0, 10**40]]}]}, "outside"),
         ({**good, "edits": [{**good["edits"][0], "delta": "x.safetensors", "id": None}]}, "no weight delta"),
         ({**good, "format": "neuronedit.manifest/1"}, "this version reads"),
-        ({**good, "edits": [{**good["edits"][0], "mode": "scale", "id": None}]}, "finite factor"),
+        ({**good, "edits": [{**good["edits"][0], "mode": "scale", "id": None}]}, "one factor or one factor per neuron"),
         ({**good, "edits": [{**good["edits"][0], "mode": "mean", "id": None}]}, "one mean value per neuron"),
     ]
     for data, message in cases:

@@ -1,0 +1,63 @@
+"""Hard-concrete gates, one per MLP neuron (Louizos, Welling and Kingma 2018, "L0 regularization").
+
+A gate multiplies a neuron's activation by a value in [0, 1] drawn from a stretched, clipped
+concrete distribution with location ``log_alpha``. Stretching past [0, 1] and clipping gives the
+gate exact zeros and ones with non-zero probability, so the expected number of closed gates has a
+closed form that gradients reach, and the deterministic gate of a trained mask is exactly 1 for most
+neurons (they are left unedited) and exactly 0 or a fraction for the few it learned to close.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+
+from ..hooks import edit_activations
+from ..sites import NeuronSite
+
+__all__ = ["BETA", "GAMMA", "ZETA", "deterministic_gates", "expected_closed", "gated", "open_location",
+           "sample_gates"]
+
+BETA, GAMMA, ZETA = 2.0 / 3.0, -0.1, 1.1
+"""Temperature and stretch interval (gamma, zeta) of the hard-concrete distribution, the paper's values."""
+
+_SHIFT = BETA * math.log(-GAMMA / ZETA)  # log_alpha - _SHIFT is the logit of P(gate > 0)
+
+
+def sample_gates(log_alpha: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One draw of every gate, ``[L, N]`` in [0, 1], differentiable in ``log_alpha [L, N]``."""
+    u = torch.rand(log_alpha.shape, generator=generator, dtype=log_alpha.dtype).clamp(1e-6, 1 - 1e-6)
+    s = torch.sigmoid((u.log() - (-u).log1p() + log_alpha) / BETA)
+    return (s * (ZETA - GAMMA) + GAMMA).clamp(0.0, 1.0)
+
+
+def deterministic_gates(log_alpha: torch.Tensor) -> torch.Tensor:
+    """The gate values a trained mask applies, ``[L, N]`` in [0, 1] (no noise)."""
+    return (torch.sigmoid(log_alpha) * (ZETA - GAMMA) + GAMMA).clamp(0.0, 1.0)
+
+
+def expected_closed(log_alpha: torch.Tensor) -> torch.Tensor:
+    """Expected number of gates that are exactly 0, a differentiable scalar."""
+    return torch.sigmoid(_SHIFT - log_alpha).sum()
+
+
+def open_location(n_gates: int, closed: float) -> float:
+    """The ``log_alpha`` at which ``closed`` of ``n_gates`` gates are closed in expectation (at least 3, so
+    the deterministic gate is exactly 1)."""
+    share = min(max(closed / n_gates, 1e-12), 0.5)
+    return max(3.0, _SHIFT - math.log(share / (1 - share)))
+
+
+@contextmanager
+def gated(sites: Sequence[NeuronSite], gates: torch.Tensor) -> Iterator[None]:
+    """Multiply each site's activation ``[..., N]`` by ``gates[layer]`` inside the block (hooks removed after,
+    also on an exception). ``gates`` is ``[L, N]``; gradients flow back to it."""
+
+    def scale(site: NeuronSite, act: torch.Tensor) -> torch.Tensor:
+        return act * gates[site.layer].to(act.device, act.dtype)
+
+    with edit_activations(sites, scale):
+        yield
