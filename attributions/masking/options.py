@@ -17,12 +17,10 @@ class MaskOptions:
     """Weights of the four terms, the budget, and the optimiser of :func:`~attributions.masking.learn_mask`.
 
     Attributes:
-        budget: the number of closed gates the sparsity term pulls toward (the ``k`` of the ranked methods).
-        bias_weight, text_weight, knowledge_weight, sparsity_weight: the terms' weights (>= 0; 0 drops a term).
+        budget: the expected number of closed gates, held after every step (the ``k`` of the ranked methods).
+        bias_weight, text_weight, knowledge_weight: the terms' weights (>= 0; 0 drops a term).
         steps: training steps (one batch of each term per step).
         lr: Adam's learning rate on the gate locations.
-        init: every gate's starting location ``log_alpha``; None: where a tenth of ``budget`` gates are
-            closed in expectation (:func:`~attributions.masking.gates.open_location`), so the run starts open.
         neutral: the objective's value the bias term pulls toward (0: no preference between the sides).
     """
 
@@ -30,10 +28,8 @@ class MaskOptions:
     bias_weight: float = 1.0
     text_weight: float = 1.0
     knowledge_weight: float = 1.0
-    sparsity_weight: float = 1.0
     steps: int = 100
-    lr: float = 0.1
-    init: float | None = None
+    lr: float = 0.2
     neutral: float = 0.0
 
     def __post_init__(self) -> None:
@@ -43,11 +39,9 @@ class MaskOptions:
                 raise InputError(f"learned_mask option {name} must be a whole number >= 1, not {value!r}")
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "init" and value is None:
-                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise InputError(f"learned_mask option {f.name} must be a finite number, not {value!r}")
-        for name in ("bias_weight", "text_weight", "knowledge_weight", "sparsity_weight"):
+        for name in ("bias_weight", "text_weight", "knowledge_weight"):
             if getattr(self, name) < 0:
                 raise InputError(f"learned_mask option {name} must be >= 0, not {getattr(self, name)!r}")
         if self.bias_weight == 0:

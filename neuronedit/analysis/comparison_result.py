@@ -89,6 +89,32 @@ class Comparison:
             out.append(row)
         return pd.DataFrame(out)
 
+    def verdicts(self) -> list[str]:
+        """One plain sentence per source (:func:`~neuronedit.analysis.verdicts.verdict`): a method counts as
+        beyond the random control where its item-paired |bias - neutral| on the source's held-out benchmark is
+        below that of the ``random`` method (the pairwise interval wholly below 0)."""
+        from .verdicts import verdict
+
+        lines = []
+        for source in dict.fromkeys(self.effects["source"]):
+            edits = {}
+            for method in self.methods:
+                if method == "random":
+                    continue
+                rows = self.effects[(self.effects["source"] == source) & (self.effects["method"] == method)].copy()
+                vs = (self.pairwise[(self.pairwise["source"] == source) & (self.pairwise["a"] == "random")
+                                    & (self.pairwise["b"] == method)] if len(self.pairwise) else self.pairwise)
+                rows["vs_random_ci_high"] = float("nan")
+                if len(vs):
+                    main = (rows["suite"] == vs.iloc[0]["suite"]) & (rows["target"] == source)
+                    rows.loc[main, "vs_random_ci_high"] = float(vs.iloc[0]["diff_ci_high"])
+                edits[method] = rows
+            line = verdict(source, edits)
+            if "random" not in self.methods:
+                line = line.rstrip(".") + " (no random control was run)."
+            lines.append(line)
+        return lines
+
     def pairwise_matrix(self, source: str) -> pd.DataFrame:
         """Rows ``a``, columns ``b``: ``diff [low, high]`` (negative = the column's method less biased)."""
         p = self.pairwise[self.pairwise["source"] == source] if len(self.pairwise) else self.pairwise

@@ -135,6 +135,7 @@ def transfer_matrix(
     ppl_tokens: int | None = 20000,
     max_items: int | None = None,
     scores: dict[str, NeuronScores] | None = None,
+    baseline: Evaluation | None = None,
     n_boot: int = 1000,
     seed: int = 0,
     batch_size: int = 16,
@@ -159,6 +160,9 @@ def transfer_matrix(
             which no selection step reads) and how many of its tokens to score (disjoint 1,024-token windows).
         max_items: cap on each domain's dev and test half of ``data`` (see :func:`domains_from`).
         scores: precomputed scores per source (skips attribution for those).
+        baseline: the unedited model's evaluation of these suites with these options, so that a sweep of
+            several runs evaluates it once (:attr:`TransferResult.baseline` of a run with the same data and
+            options; in memory only).
         n_boot, seed: bootstrap resamples and seed (also seeds the random control).
         log: progress messages (None for silence).
 
@@ -191,7 +195,8 @@ def transfer_matrix(
     make_edit = _edit_factory(edit, lm)
 
     tick = time.time()
-    baseline = evaluate(lm, suites, **options)
+    if baseline is None:
+        baseline = evaluate(lm, suites, **options)
     say(f"baseline evaluated in {time.time() - tick:.0f} s: " + ", ".join(
         f"{r.suite}/{r.bias_type} {r.intervals[r.primary].value:.2f}" for r in baseline.results))
     scores = dict(scores or {})
@@ -249,4 +254,5 @@ def transfer_matrix(
     return TransferResult(
         effects=pd.DataFrame(rows), overlap=neuron_overlap(selected, scores),
         layers=layer_profile(selected, len(widths)), settings=settings, selected=selected, scores=scores,
+        baseline=baseline,
     )

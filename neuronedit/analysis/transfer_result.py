@@ -7,7 +7,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -15,6 +15,9 @@ from attributions import NeuronScores, NeuronSet
 from attributions.errors import InputError
 from attributions.files import atomic_file, read_json_fields
 from attributions.timings import split_timings, write_timings
+
+if TYPE_CHECKING:
+    from ..measure.evaluation import Evaluation
 
 __all__ = ["TransferResult"]
 
@@ -42,6 +45,7 @@ class TransferResult:
     settings: dict[str, Any]
     selected: dict[str, NeuronSet] = field(default_factory=dict)
     scores: dict[str, NeuronScores] = field(default_factory=dict, repr=False)
+    baseline: Evaluation | None = field(default=None, repr=False, compare=False)  # in memory, not saved
     """The attribution scores of each source (in memory only; not saved)."""
 
     @property
@@ -110,6 +114,14 @@ class TransferResult:
                 f"(|bias-{neutral:g}| {row['abs_delta']:+.2f} [{row['abs_delta_ci_low']:+.2f}, "
                 f"{row['abs_delta_ci_high']:+.2f}]{', significant' if significant else ''}"
                 f"{', beyond the random control' if beats else ''}; random {random['after']:.2f})")
+
+    def verdicts(self) -> list[str]:
+        """One plain sentence per source (:func:`~neuronedit.analysis.verdicts.verdict`), at the main k."""
+        from .verdicts import verdict
+
+        cells = self.cells()
+        return [verdict(source, {f"removing {self.k} {source} neurons": cells[cells["source"] == source]})
+                for source in self.sources]
 
     def summary(self) -> list[str]:
         """One sentence per source and benchmark: how each bias moved, then knowledge and perplexity."""

@@ -88,9 +88,11 @@ def write_compare_report(result: Comparison, out_dir: str | os.PathLike[str], *,
                            f"{html.escape(result.settings['saved_as'][m])})</li>"
                            for m, d in result.settings["descriptions"].items())
     settings = json.dumps(split_timings(result.settings)[0], indent=1, default=str)  # durations: timings.json
+    verdicts = "".join(f"<p class=\"verdict\">{html.escape(line)}</p>" for line in result.verdicts())
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>neuronedit method comparison</title>
 <style>{_STYLE}</style></head><body>
 <h1>Debiasing methods side by side: {html.escape(str(result.settings.get('model', '')))}</h1>
+{verdicts}
 <p class="note">Every method is fitted on the source domain's dev half only and evaluated on the same
 held-out items. Bias columns give the change in |association score − neutral| (negative = less biased;
 the association score cannot be moved by how often a group term is predicted), item-paired against the

@@ -33,6 +33,7 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
 td, th { border: 1px solid #ccc; padding: 3px 7px; text-align: right; } th { background: #f3f3f3; }
 img { max-width: 100%; } code, pre { background: #f6f6f6; padding: 2px 4px; }
 .note { color: #555; font-size: 0.9em; }
+.verdict { font-size: 1.05em; font-weight: 600; margin: 0.3em 0; }
 """
 
 
@@ -126,6 +127,7 @@ def write_report(result: TransferResult, out_dir: str | os.PathLike[str], *, com
         plt.close(fig)
     settings = json.dumps(split_timings(result.settings)[0], indent=1, default=str)  # durations: timings.json
     summary = "".join(f"<li>{html.escape(line)}</li>" for line in result.summary())
+    verdicts = "".join(f"<p class=\"verdict\">{html.escape(line)}</p>" for line in result.verdicts())
     matrices = "".join(f"<h2>Transfer matrix: {html.escape(b)}</h2>{_image(out / f'transfer_heatmap_{b}.png')}"
                        f"{_cells_table(result, b)}" for b in result.benchmarks)
     overlap = result.overlap[result.overlap["a"] < result.overlap["b"]]
@@ -135,6 +137,7 @@ def write_report(result: TransferResult, out_dir: str | os.PathLike[str], *, com
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>neuronedit transfer report</title>
 <style>{_STYLE}</style></head><body>
 <h1>Cross-domain transfer: {html.escape(str(result.settings.get('model', '')))}</h1>
+{verdicts}
 <p class="note">Every bias is read with an association score that a change in how often a group term is
 predicted cannot move: <code>assoc</code>, the percent of held-out pairs whose stereotypical side wins
 (50 = no bias), or <code>assoc_gap</code>, a balanced log-odds in nats (0 = no bias); the standard

@@ -44,10 +44,10 @@ def test_bad_mask_options_exit_2_before_the_model_loads(extra: list[str], needle
 
 def test_transfer_and_recovery_take_mask_options(tmp_path: Path, run_cli) -> None:
     for command in (["transfer"], ["recovery"]):
-        refused(run_cli([*command, "--model", str(tmp_path / "none"), "--mask", "sparsity_weight=-1",
+        refused(run_cli([*command, "--model", str(tmp_path / "none"), "--mask", "knowledge_weight=-1",
                          "--out", str(tmp_path / "o"), *(["--methods", "learned_mask"] if command == ["recovery"]
                                                          else ["--method", "learned_mask"])]),
-                "--mask", "sparsity_weight")
+                "--mask", "knowledge_weight")
 
 
 def test_mask_terms_keep_text_no_report_reads_and_the_domains_knowledge() -> None:
