@@ -124,7 +124,8 @@ def learn_mask(lm: LanguageModel, objective: Objective, *, retain: Sequence[str]
         raise InputError(f"budget {opts.budget} is more than half of the model's {shape[0] * shape[1]} MLP neurons; "
                          f"give at most {shape[0] * shape[1] // 2}")
     context = max_positions(lm.model)
-    bias_rows = objective.encode(lm.tokenizer, context).rows
+    encoded = objective.encode(lm.tokenizer, context)
+    bias_rows = encoded.rows
     keep_rows = [o.encode(lm.tokenizer, context).rows for o in keep] if opts.knowledge_weight > 0 else []
     text_rows = LanguageModeling(list(retain)).encode(lm.tokenizer, context).rows if opts.text_weight > 0 else []
     bias = _pieces(lm, bias_rows, batch_size)
@@ -151,7 +152,8 @@ def learn_mask(lm: LanguageModel, objective: Objective, *, retain: Sequence[str]
                           exp_avg=torch.zeros(shape), exp_avg_sq=torch.zeros(shape),
                           noise=torch.Generator().manual_seed(seed).get_state(), seen=sums,
                           history=torch.zeros((0, len(HISTORY)), dtype=torch.float64))
-        key = run_key({"fingerprint": lm.fingerprint(), "objective": objective.describe(), "options": opts.to_dict(),
+        fingerprint = lm.fingerprint()
+        key = run_key({"fingerprint": fingerprint, "objective": objective.describe(), "options": opts.to_dict(),
                        "batch_size": batch_size, "seed": seed, "world": world_size()},
                       [*bias_rows, *(r for rows in keep_rows for r in rows), *text_rows])
         state = MaskState.load(checkpoint, key, fresh) if checkpoint is not None else fresh
@@ -186,8 +188,9 @@ def learn_mask(lm: LanguageModel, objective: Objective, *, retain: Sequence[str]
         lm.model.train(was_training)
     gates = deterministic_gates(final)
     rows = torch.cat(history)
-    meta = {"model": lm.name, "fingerprint": lm.fingerprint(), "method": "learned_mask", **objective.describe(),
-            "n_examples": int(count), "skipped": [], "seed": seed, "world_size": world_size(),
+    meta = {"model": lm.name, "fingerprint": fingerprint, "method": "learned_mask", **objective.describe(),
+            "n_examples": int(count), "skipped": [[i, r] for i, r in encoded.skipped], "seed": seed,
+            "world_size": world_size(),
             "settings": {"batch_size": batch_size, **opts.to_dict(), "retain_texts": len(retain),
                          "keep": [o.describe() for o in keep]},
             "gates": {"kind": "hard_concrete", "beta": BETA, "gamma": GAMMA, "zeta": ZETA,

@@ -178,6 +178,9 @@ def transfer_matrix(
                 else domains_from([str(d) for d in domains], data, max_items=max_items))
     if len({d.name for d in prepared}) != len(prepared):
         raise InputError("domain names must be unique")
+    if method == "learned_mask" and selection == "consistent" and not all(d.name in (scores or {}) for d in prepared):
+        raise InputError("rule 'consistent' ranks by score / per-example spread, which learned_mask scores do not "
+                         "have; select with 'top' (the gates already weigh knowledge and text) or exclude_control")
     if k < 1 or any(size < 1 for size in dose):
         raise InputError("k and the dose sizes must be at least 1")
     corpus = load(ppl_text) if isinstance(ppl_text, str) else ppl_text

@@ -238,7 +238,9 @@ def add_control(parser: argparse.ArgumentParser, default: str | None = DEFAULT_C
 def add_location_options(parser: argparse.ArgumentParser, max_items: str) -> None:
     """How ``transfer`` and ``compare`` locate neurons and bootstrap: ``--rule``, ``--control``,
     ``--max-items`` (``max_items`` is its help), ``--n-boot``, ``--seed``, ``--batch-size``."""
-    parser.add_argument("--rule", default=DEFAULT_RULE, choices=RULES, help=f"selection rule (default {DEFAULT_RULE})")
+    parser.add_argument("--rule", default=None, choices=RULES,
+                        help=f"selection rule (default {DEFAULT_RULE}; top for --method learned_mask, whose gates "
+                             "already weigh knowledge and text)")
     add_control(parser)
     parser.add_argument("--max-items", type=int_at_least(2), help=max_items)
     parser.add_argument("--n-boot", type=int_at_least(10, MAX_BOOT), default=1000, help="bootstrap resamples")

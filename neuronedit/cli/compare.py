@@ -8,6 +8,7 @@ from typing import Any
 from .args import (
     DEBIAS_METHOD,
     DEFAULT_K,
+    DEFAULT_RULE,
     POSITIVE,
     add_location_options,
     add_model,
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     log = None if args.quiet else (lambda message: say(f"[{time.perf_counter() - start:6.0f} s] {message}"))
     methods = args.methods or list(DEFAULT_DEBIAS_METHODS)
     result = compare_methods(lm, methods, args.domains, measure=args.measure, data=args.data, k=args.top_k,
-                             selection=args.rule, control=args.control, ppl_tokens=args.ppl_tokens,
+                             selection=args.rule or DEFAULT_RULE, control=args.control, ppl_tokens=args.ppl_tokens,
                              max_items=args.max_items, n_boot=args.n_boot, seed=args.seed,
                              batch_size=args.batch_size, log=log)
     command = "neuronedit " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""

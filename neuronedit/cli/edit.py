@@ -56,8 +56,9 @@ def selected_neurons(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         neurons = NeuronSet.load(args.neurons)
         return neurons, {"neurons_file": args.neurons, "neurons_sha256": file_sha256(args.neurons)}
     scores = NeuronScores.load(args.scores)
-    if args.rule is None and scores.control is None:
-        print(f"{args.scores} holds no control scores, so the rule is 'top' (not the default {DEFAULT_RULE!r})")
+    if args.rule is None and (scores.control is None or scores.std is None):
+        missing = "control scores" if scores.control is None else "per-example spreads (learned_mask scores)"
+        print(f"{args.scores} holds no {missing}, so the rule is 'top' (not the default {DEFAULT_RULE!r})")
     try:
         neurons, rule, k = choose_neurons(scores, args.top_k, args.rule)
     except InputError as err:  # the scores cannot be selected from: name the file they came from

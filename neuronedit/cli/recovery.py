@@ -11,6 +11,7 @@ from attributions.errors import InputError
 from .args import (
     ATTRIBUTION_METHOD,
     DEFAULT_K,
+    DEFAULT_RULE,
     MAX_STEPS,
     POSITIVE,
     SPANS,
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     planted, unplanted = load_model(args.model), load_model(base)
     log = None if args.quiet else (lambda message: say(f"[{time.perf_counter() - start:6.0f} s] {message}"))
     result = recover(planted, unplanted, truth, methods=args.methods or tuple(_methods()), data=data,
-                     objective=args.objective, selection=args.rule, control=args.control, k=args.top_k,
+                     objective=args.objective, selection=args.rule or DEFAULT_RULE, control=args.control, k=args.top_k,
                      max_items=args.max_items, ppl_text=args.ppl_text, ppl_tokens=args.ppl_tokens, steps=args.steps,
                      mask=mask, n_boot=args.n_boot, seed=args.seed, batch_size=args.batch_size, log=log)
     command = "neuronedit " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""

@@ -11,6 +11,7 @@ from .args import (
     ATTRIBUTION_METHOD,
     DEFAULT_ATTRIBUTION_METHOD,
     DEFAULT_K,
+    DEFAULT_RULE,
     DEFAULT_UNLEARNING_METHOD,
     MAX_STEPS,
     POSITIVE,
@@ -109,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
                          f"{args.mode} {'it' if len(given) == 1 else 'they'} would be ignored, so drop "
                          f"{'it' if len(given) == 1 else 'them'} or give --mode unlearn")
     mask = mask_options(args.mask, [args.method])  # --steps is unlearning's here
+    selection = args.rule or ("top" if args.method == "learned_mask" else DEFAULT_RULE)
     out = check_output_dir(args.out, overwrite=args.overwrite)
     if args.data != "probes":
         parse_spec(args.data)  # a bad spec fails here, before the model loads
@@ -126,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         edit = unlearning_edit(args.unlearn_method or DEFAULT_UNLEARNING_METHOD, confine=args.confine,
                                lr=args.lr or UNLEARN_LR, steps=args.steps or UNLEARN_STEPS)
     result = transfer_matrix(lm, args.domains, data=args.data, objective=args.objective, method=args.method,
-                             mask=mask, selection=args.rule, control=args.control, k=args.top_k, dose=dose, edit=edit,
+                             mask=mask, selection=selection, control=args.control, k=args.top_k, dose=dose, edit=edit,
                              ppl_text=args.ppl_text, ppl_tokens=args.ppl_tokens, max_items=args.max_items,
                              n_boot=args.n_boot, seed=args.seed, batch_size=args.batch_size, log=log)
     if not is_main():

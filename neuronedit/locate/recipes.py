@@ -97,12 +97,13 @@ def objective_for(kind: str, data: str | None = None, prompts: Sequence[str] = (
 def choose_neurons(scores: NeuronScores, k: int | None = None, rule: str | None = None) -> tuple[NeuronSet, str, int]:
     """The neurons ``select`` picks, with the defaults filled in: ``k`` defaults to
     :data:`~attributions.selection.DEFAULT_K`; ``rule`` to :data:`~attributions.selection.DEFAULT_RULE`
-    when ``scores`` hold control scores, else ``top`` (every other rule needs a control).
+    when ``scores`` hold control scores and per-example spreads, else ``top`` (every other rule needs a
+    control; ``consistent`` also the spreads, which ``learned_mask`` scores do not have).
 
     Returns:
         The neuron set, the rule and the ``k`` used.
     """
-    rule = rule or (DEFAULT_RULE if scores.control is not None else "top")
+    rule = rule or (DEFAULT_RULE if scores.control is not None and scores.std is not None else "top")
     k = DEFAULT_K if k is None else k
     return select(scores, k, rule), rule, k
 

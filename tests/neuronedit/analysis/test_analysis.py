@@ -171,6 +171,11 @@ def test_report_is_self_contained(result, tmp_path):
     assert text.count("data:image/png;base64,") == 4 and "neuronedit transfer --model tiny" in text
     for line in result.summary():
         assert line.split(":")[0] in text
+    verdicts = result.verdicts()
+    assert [v.split(":")[0] for v in verdicts] == result.sources
+    import html
+
+    assert text.index(html.escape(verdicts[0])) < text.index("<h2>Summary</h2>")  # the verdicts open the page
     assert {"effects.csv", "overlap.csv", "layers.csv", "results.json", "transfer_heatmap.svg"} <= {
         p.name for p in tmp_path.iterdir()}
 

@@ -27,6 +27,9 @@ def test_compare_writes_table_figure_and_report(tmp_path, cli_in_process):
     assert body["settings"]["fingerprint"] and body["settings"]["fitted"]["gender/leace"]["layers"] == [0, 1]
     page = (out / "compare.html").read_text()
     assert "data:image/png;base64" in page and "http" not in page.replace("http-equiv", "")
+    verdicts = Comparison.load(out).verdicts()
+    assert [v.split(":")[0] for v in verdicts] == ["gender"]  # one per source, above the sections
+    assert page.index('class="verdict"') < page.index("<h2>Source: gender</h2>")
     assert (out / "compare_gender.png").stat().st_size > 0 and (out / "comparison_table.csv").exists()
     again = _cli("compare", "--methods", "neurons", *common)
     assert again.returncode == 2 and "--overwrite" in again.stderr  # nothing replaced without --overwrite
