@@ -6,7 +6,9 @@ Methods in this run (gender, located on the dev half of the bundled StereoSet):
 - ``grad_x_act``, the default ranking (rule ``consistent`` against the ``lm+knowledge`` control), knob
   ``k``: the neurons zeroed; one scoring, every ``k`` evaluated (the dose sizes of ``transfer``);
 - ``learned_mask``, knob ``budget``: one training per budget, its ``budget`` most closed gates zeroed
-  (the simple variant: the same edit and the same random control as the ranking's).
+  (the simple variant: the same edit and the same random control as the ranking's);
+- ``learned_scale`` (``--scale``): the same training, every gate below 1 scaled by its learned value,
+  against the same values on layer-matched random neurons.
 
 Every point is evaluated on StereoSet gender's test half, WinoBias's test half, the gender probes' and the
 gender knowledge probes' test halves and WikiText-2 perplexity, against one unedited evaluation shared
@@ -18,8 +20,11 @@ all three suites, knowledge within 2 points, perplexity <= +1%, LMS drop <= 1, a
 default at the same k. Prints JSON; writes ``frontier.csv``, ``frontier.json`` and ``frontier.png`` to
 ``--out``.
 
-    python benchmarks/bench_frontier.py [--ks 10 50 200] [--budgets 50] [--steps 100] [--max-items 200]
-        [--ppl-tokens 10000] [--out out/bench_frontier]
+    python benchmarks/bench_frontier.py [--ks 10 50 200] [--budgets 50] [--scale] [--steps 100]
+        [--max-items 200] [--ppl-tokens 10000] [--out out/bench_frontier] [--rebuild]
+
+The README's run: ``--ks 10 50 200 --budgets 50 200`` (48 min; benchmarks/results_frontier.json), and
+``--ks --budgets 50 --scale`` (benchmarks/results_frontier_scale.json).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ SUITES = ("stereoset", "winobias", "probes")
 
 
 def _clean(value: Any) -> Any:
+    if hasattr(value, "item") and not isinstance(value, (list, dict)):  # numpy and torch scalars
+        value = value.item()
     if isinstance(value, float):
         return round(value, 4) if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -109,35 +116,93 @@ def targets(rows: list[dict[str, Any]], budget: int) -> dict[str, Any]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    """Mean share moved over the bias suites against knowledge change and against perplexity change."""
+    """Per bias suite (rows of panels), the share of the distance to neutral removed (95% interval) against
+    the knowledge change and against the perplexity change (columns), one line per method."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = plt.subplots(len(SUITES), 2, figsize=(10, 9), sharey="row", squeeze=False)
     for method in dict.fromkeys(r["method"] for r in rows):
         mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["value"])
-        moved = [sum(r.get(f"{s}_moved", 0.0) for s in SUITES) / len(SUITES) for r in mine]
-        for ax, key, label in ((axes[0], "knowledge_delta", "knowledge change (points)"),
-                               (axes[1], "ppl_delta_pct", "perplexity change (%)")):
-            xs = [r.get(key, float("nan")) for r in mine]
-            ax.plot(xs, moved, marker="o", label=method)
-            for x, y, r in zip(xs, moved, mine):
-                ax.annotate(f"{r['knob']}={r['value']}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-            ax.set_xlabel(label)
-            ax.axhline(0, color="grey", lw=0.5)
-    axes[0].set_ylabel("held-out gender bias removed (% of distance to neutral, mean of 3 suites)")
-    axes[0].legend()
-    fig.suptitle("gender: bias removed against knowledge and perplexity (demo model, held-out halves)")
+        for i, suite in enumerate(SUITES):
+            moved = [r.get(f"{suite}_moved", float("nan")) for r in mine]
+            low = [m - r.get(f"{suite}_moved_ci", [m, m])[0] for m, r in zip(moved, mine)]
+            high = [r.get(f"{suite}_moved_ci", [m, m])[1] - m for m, r in zip(moved, mine)]
+            for j, key in enumerate(("knowledge_delta", "ppl_delta_pct")):
+                ax = axes[i][j]
+                xs = [r.get(key, float("nan")) for r in mine]
+                ax.errorbar(xs, moved, yerr=[low, high], marker="o", capsize=3, label=method)
+                for x, y, r in zip(xs, moved, mine):
+                    ax.annotate(f"{r['knob']}={r['value']}", (x, y), fontsize=7, xytext=(3, 3),
+                                textcoords="offset points")
+                ax.axhline(0, color="grey", lw=0.5)
+                if i == len(SUITES) - 1:
+                    ax.set_xlabel(("knowledge change (points)", "perplexity change (%)")[j])
+            axes[i][0].set_ylabel(f"{suite}: % of bias removed")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("gender, demo model: held-out bias removed (95% paired interval) against knowledge and perplexity")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def learned_scale_edit(scores: Any) -> Any:
+    """An edit factory for ``transfer_matrix``: the learned gate values on the learned set, and the same values
+    (per layer, in the same order) on any other set of the same per-layer counts (the random control)."""
+    from contextlib import contextmanager
+
+    from neuronedit.edits import learned_scale, masked
+
+    learned, factors = learned_scale(scores)
+    by_layer: dict[int, list[float]] = {}
+    for (layer, _), factor in zip(learned, factors):
+        by_layer.setdefault(layer, []).append(factor)
+    exact = dict(zip(learned, factors))
+
+    @contextmanager
+    def make(lm: Any, neurons: Any, _domain: Any) -> Any:
+        if set(neurons) == set(exact):
+            values = [exact[n] for n in neurons]
+        else:
+            queues = {layer: iter(values) for layer, values in by_layer.items()}
+            values = [next(queues.get(layer, iter(())), 1.0) for layer, _ in neurons]
+        with masked(lm, neurons, "scale", factors=values) as record:
+            yield record
+
+    return make
+
+
+def rebuild(args: argparse.Namespace) -> None:
+    """frontier.json and frontier.png from a run's frontier.csv (its list and dict cells read back)."""
+    import ast
+
+    import pandas as pd
+
+    frame = pd.read_csv(args.out / "frontier.csv")
+    rows = []
+    for record in frame.to_dict(orient="records"):
+        row = {}
+        for key, value in record.items():
+            if isinstance(value, str) and value[:1] in "[{":
+                value = ast.literal_eval(value.replace("np.float64(", "(").replace("np.True_", "True")
+                                         .replace("np.False_", "False"))
+            if not (isinstance(value, float) and math.isnan(value)):
+                row[key] = value
+        rows.append(row)
+    plot(rows, args.out / "frontier.png")
+    report = _clean({"rows": rows, "targets": targets(rows, args.main_k), "rebuilt_from": "frontier.csv"})
+    (args.out / "frontier.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ks", type=int, nargs="+", default=[10, 50, 200], help="the default ranking's sizes")
+    parser.add_argument("--ks", type=int, nargs="*", default=[10, 50, 200],
+                        help="the default ranking's sizes (none: skip the default ranking)")
+    parser.add_argument("--scale", action="store_true",
+                        help="also evaluate each learned mask as learned (every gate below 1 scaled by its value)")
     parser.add_argument("--budgets", type=int, nargs="+", default=[50], help="the learned mask's budgets")
     parser.add_argument("--steps", type=int, default=100, help="the learned mask's training steps")
     parser.add_argument("--main-k", type=int, default=50, help="the size the targets compare at")
@@ -146,40 +211,59 @@ def main() -> None:
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("out/bench_frontier"))
+    parser.add_argument("--rebuild", action="store_true",
+                        help="no run: rebuild frontier.json and frontier.png from --out's frontier.csv")
     args = parser.parse_args()
+    if args.rebuild:
+        rebuild(args)
+        return
 
     import pandas as pd
     import torch
 
     from attributions import PairPreference, attribute
+    from attributions.masking import learned_factors
     from neuronedit import load_model
     from neuronedit.analysis import transfer_matrix
     from neuronedit.analysis.transfer import domains_from
     from neuronedit.locate.learned import method_options
 
     torch.set_num_threads(2)
+    args.out.mkdir(parents=True, exist_ok=True)
     lm = load_model("demo")
     domains = domains_from(["gender"], "stereoset", max_items=args.max_items)
     common = {"ppl_tokens": args.ppl_tokens, "n_boot": args.n_boot, "seed": args.seed, "log": print}
     seconds: dict[str, float] = {}
     tick = time.time()
-    k_main = args.main_k if args.main_k in args.ks else args.ks[0]
-    default = transfer_matrix(lm, domains, method="grad_x_act", k=k_main, dose=args.ks, **common)
-    seconds["grad_x_act"] = time.time() - tick
-    rows = point_rows(default, "grad_x_act", "k")
+    k_main = args.main_k
+    rows: list[dict[str, Any]] = []
+    baseline = None
+    if args.ks:
+        default = transfer_matrix(lm, domains, method="grad_x_act", k=k_main, dose=args.ks, **common)
+        seconds["grad_x_act"] = time.time() - tick
+        rows = point_rows(default, "grad_x_act", "k")
+        baseline = default.baseline
     for budget in args.budgets:
         tick = time.time()
         scores = attribute(lm, PairPreference(domains[0].attribution), "learned_mask", steps=args.steps,
                            seed=args.seed, progress=True, budget=budget, **method_options("learned_mask", "gender"))
         trained = time.time() - tick
         result = transfer_matrix(lm, domains, method="learned_mask", selection="top", k=budget, dose=[],
-                                 scores={"gender": scores}, baseline=default.baseline, **common)
-        seconds[f"learned_mask budget={budget}"] = time.time() - tick
+                                 scores={"gender": scores}, baseline=baseline, **common)
+        baseline = result.baseline
+        scores.save(args.out / f"learned_mask_budget{budget}.safetensors")
+        extra = {"train_seconds": round(trained, 1), "seconds_per_step": round(scores.meta["seconds"] / args.steps, 2),
+                 "dev_objective": scores.meta["dev_objective"], "gates": scores.meta["gates"]}
         for row in point_rows(result, "learned_mask", "budget"):
-            row.update(train_seconds=round(trained, 1), seconds_per_step=round(scores.meta["seconds"] / args.steps, 2),
-                       dev_objective=scores.meta["dev_objective"], gates=scores.meta["gates"])
-            rows.append(row)
-    args.out.mkdir(parents=True, exist_ok=True)
+            rows.append({**row, **extra})
+        if args.scale:  # the gates as learned: every gate below 1 scaled by its value, against the same on random
+            edited = int((learned_factors(scores) < 1).sum())
+            scaled = transfer_matrix(lm, domains, method="learned_mask", selection="top", k=edited, dose=[],
+                                     edit=learned_scale_edit(scores), scores={"gender": scores},
+                                     baseline=baseline, **common)
+            for row in point_rows(scaled, "learned_scale", "budget"):
+                rows.append({**row, "value": budget, **extra})
+        seconds[f"learned_mask budget={budget}"] = time.time() - tick
     pd.DataFrame(rows).to_csv(args.out / "frontier.csv", index=False)
     plot(rows, args.out / "frontier.png")
     report = _clean({"rows": rows, "targets": targets(rows, k_main), "seconds": seconds,

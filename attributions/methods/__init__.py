@@ -21,7 +21,7 @@ from .gradient import grad_x_act
 from .integrated import ig2, integrated_gradients
 from .learned_mask import learned_mask
 
-__all__ = ["ATTRIBUTION_METHODS", "bind_options", "get_method", "register_method"]
+__all__ = ["ATTRIBUTION_METHODS", "bind_options", "get_method", "register_method", "trains"]
 
 ATTRIBUTION_METHODS: Registry[Callable[..., Any]] = Registry("attribution method", {
     "activation": activation,
@@ -46,6 +46,11 @@ def register_method(name: str, fn: Callable[..., Any]) -> None:
 def get_method(name: str) -> Callable[..., Any]:
     """The method registered as ``name`` (an unknown name raises a ValueError listing the methods)."""
     return ATTRIBUTION_METHODS[name]
+
+
+def trains(name: str) -> bool:
+    """Whether method ``name`` trains over the whole objective (``learned_mask``) rather than scoring batches."""
+    return bool(getattr(get_method(name), "trains", False))
 
 
 def bind_options(name: str, available: Mapping[str, Any], chosen: Mapping[str, Any]) -> dict[str, Any]:

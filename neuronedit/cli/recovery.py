@@ -45,9 +45,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--objective", default="all", choices=SPANS, help="pair objective span (as transfer)")
     parser.add_argument("--top-k", dest="top_k", type=POSITIVE, default=DEFAULT_K,
                         help=f"neurons located and removed per source (default {DEFAULT_K})")
-    parser.add_argument("--steps", type=int_at_least(1, MAX_STEPS), default=None,
-                        help="integration steps of the integrated methods (default 20) and training steps of "
-                             "learned_mask (default 100)")
+    parser.add_argument("--steps", type=int_at_least(1, MAX_STEPS), default=20,
+                        help="integration steps of the integrated methods (learned_mask: --mask steps=N)")
     add_mask_options(parser)
     parser.add_argument("--ppl-text", default="text:bundled", help="real text for perplexity")
     parser.add_argument("--ppl-tokens", type=POSITIVE, default=20000, help="tokens of --ppl-text to score")
@@ -88,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.model).is_file():
         raise InputError(f"--model {args.model} is a file; give the folder `neuronedit plant --out` wrote (the one "
                          "holding planted.json and the weights)")
-    mask = mask_options(args.mask, args.methods or _methods(), args.steps)
+    mask = mask_options(args.mask, args.methods or _methods())
     truth = GroundTruth.load(args.model)
     data = args.data
     if data is None:

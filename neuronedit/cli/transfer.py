@@ -111,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
                          f"{'it' if len(given) == 1 else 'them'} or give --mode unlearn")
     mask = mask_options(args.mask, [args.method])  # --steps is unlearning's here
     selection = args.rule or ("top" if args.method == "learned_mask" else DEFAULT_RULE)
+    if args.method == "learned_mask" and selection == "consistent":
+        raise InputError("--rule consistent ranks by score / per-example spread, which --method learned_mask scores do "
+                         "not have; drop --rule (learned_mask selects with top) or give --rule exclude_control")
     out = check_output_dir(args.out, overwrite=args.overwrite)
     if args.data != "probes":
         parse_spec(args.data)  # a bad spec fails here, before the model loads

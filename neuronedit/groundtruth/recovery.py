@@ -28,6 +28,7 @@ import pandas as pd
 
 from attributions import ATTRIBUTION_METHODS, LanguageModel, NeuronScores, NeuronSet, PairPreference, attribute
 from attributions.errors import InputError
+from attributions.methods import trains
 from attributions.selection import DEFAULT_K, DEFAULT_RULE, select
 
 from ..analysis.effects import edit_effects
@@ -120,7 +121,7 @@ def recover(
     others: bool = True,
     ppl_text: TextCorpus | str = "text:bundled",
     ppl_tokens: int | None = 20000,
-    steps: int | None = None,
+    steps: int = 20,
     mask: Mapping[str, Any] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
@@ -129,8 +130,8 @@ def recover(
 ) -> Recovery:
     """Run the recovery checks (module docstring) of ``truth`` on the ``planted`` model, against the
     ``unplanted`` one it was planted in. ``methods``: the attribution methods ranked (the default
-    pipeline's :data:`DEFAULT_METHOD` is always run); ``steps``: of the integrated methods and of
-    ``learned_mask`` (their defaults when None); ``mask``: ``learned_mask``'s options; ``others``:
+    pipeline's :data:`DEFAULT_METHOD` is always run); ``steps``: of the integrated methods; ``mask``:
+    ``learned_mask``'s options (its training steps too); ``others``:
     also evaluate the other benchmarks and the knowledge probes (else only the test half of ``data``, and
     perplexity); the other options as :func:`~neuronedit.analysis.transfer_matrix`."""
     say = log or (lambda _m: None)
@@ -164,8 +165,8 @@ def recover(
         scores[domain.name] = {}
         for method in methods:
             tick = time.time()
-            found = attribute(planted, objective_, method, batch_size=batch_size, steps=steps, seed=seed,
-                              **method_options(method, domain.name, mask))
+            found = attribute(planted, objective_, method, batch_size=batch_size, seed=seed,
+                              steps=None if trains(method) else steps, **method_options(method, domain.name, mask))
             seconds = time.time() - tick
             scores[domain.name][method] = found
             chosen = None

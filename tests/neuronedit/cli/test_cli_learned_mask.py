@@ -59,3 +59,26 @@ def test_mask_terms_keep_text_no_report_reads_and_the_domains_knowledge() -> Non
     assert options["budget"] == 7 and options["keep"][0].span == "tail"
     assert method_options("learned_mask", None)["knowledge_weight"] == 0.0
     assert method_options("grad_x_act", "gender", {"budget": 7}) == {}
+
+
+def test_learned_mask_selects_with_top_by_default(tmp_path: Path, run_cli) -> None:
+    import torch
+
+    from neuronedit.locate.recipes import choose_neurons
+
+    scores = NeuronScores(torch.arange(96.0).view(2, 48), meta={"method": "learned_mask"},
+                          control=NeuronScores(torch.ones(2, 48), std=torch.ones(2, 48)))
+    neurons, rule, k = choose_neurons(scores, 3)
+    assert rule == "top" and list(neurons) == [(1, 47), (1, 46), (1, 45)] and k == 3
+    refused(run_cli(["transfer", "--model", str(tmp_path / "none"), "--method", "learned_mask", "--rule",
+                     "consistent", "--out", str(tmp_path / "o")]), "--rule consistent", "drop --rule")
+
+
+def test_transfer_matrix_refuses_consistent_for_learned_mask_before_training() -> None:
+    from tiny_models import tiny_lm
+
+    from attributions.errors import InputError
+    from neuronedit.analysis import transfer_matrix
+
+    with pytest.raises(InputError, match="rule 'consistent' ranks by score / per-example spread"):
+        transfer_matrix(tiny_lm("llama"), ["gender"], data="probes", method="learned_mask", log=None)
