@@ -102,6 +102,10 @@ def _choose(scores: NeuronScores, k: int, rule: str, control: NeuronScores | Non
         cutoff = torch.quantile(c.flatten(), quantile)
         return _top(s, k, allowed=c < cutoff if quantile < 1 else None)
     if rule == "ratio":
+        if scores.meta.get("method") == "learned_mask":
+            raise InputError("rule 'ratio' divides scores by the control, which assumes 0 means no effect; "
+                             "learned_mask scores are closing logits (an untouched gate is not 0): use top, "
+                             "exclude_control or difference")
         return _top(s / (c + c.mean()), k)
     s_std = torch.nan_to_num(s, nan=0.0).std().clamp(min=1e-12)
     return _top(s / s_std - c / c.std().clamp(min=1e-12), k)

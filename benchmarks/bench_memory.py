@@ -23,8 +23,7 @@ STEREOSET = ROOT.parent / "shared" / "data" / "stereoset" / "stereoset_dev_flat.
 
 def one(size: int, pairs: int) -> dict[str, object]:
     from attributions import PairPreference, attribute
-    from attributions.engine import _batches
-    from attributions.forward import collate
+    from attributions.forward import collate, group_rows
     from attributions.memory import _status_kib, estimate_pass_memory
     from neuronedit import load_model
     from neuronedit.data import load
@@ -37,7 +36,7 @@ def one(size: int, pairs: int) -> dict[str, object]:
     lm = load_model("demo")
     lm.fingerprint()
     rows = objective.encode(lm.tokenizer).rows
-    batch = collate(_batches(rows, len(rows))[0], lm.tokenizer.pad_token_id)
+    batch = collate(group_rows(rows, len(rows))[0], lm.tokenizer.pad_token_id)
     estimate = estimate_pass_memory(lm.model, lm.sites, batch, first_layer=0, rows=size)
     with open("/proc/self/clear_refs", "w") as handle:
         handle.write("5")

@@ -26,8 +26,7 @@ from pathlib import Path
 import torch
 
 from attributions import PairPreference, attribute
-from attributions.engine import _batches
-from attributions.forward import collate, row_values
+from attributions.forward import collate, group_rows, row_values
 from attributions.memory import _probe, _saved_bytes, estimate_pass_memory
 from neuronedit import load_model
 from neuronedit.data import load
@@ -75,7 +74,7 @@ def main() -> None:
     demo, big = _shape(config), _shape(LLAMA2_7B)
     objective = PairPreference(items[: args.pairs])
     encoded = objective.encode(lm.tokenizer)
-    batches = [collate(rows, lm.tokenizer.pad_token_id) for rows in _batches(encoded.rows, 16)]
+    batches = [collate(rows, lm.tokenizer.pad_token_id) for rows in group_rows(encoded.rows, 16)]
     tokens = int(sum(int(b.mask.sum()) for b in batches))
     ig_objective = PairPreference(items[: args.ig_pairs])
     ig_tokens = sum(len(r.ids) for r in ig_objective.encode(lm.tokenizer).rows)

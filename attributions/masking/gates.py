@@ -63,6 +63,10 @@ def hold_budget(log_alpha: torch.Tensor, budget: float) -> float:
         else:
             high = middle
     shift = (low + high) / 2
+    reached = float(torch.sigmoid(_SHIFT - location - shift).sum())
+    if abs(reached - budget) > 1e-3 * budget + 1e-6:
+        raise ValueError(f"no shift within [-60, 60] closes {budget} gates in expectation (reached {reached:.3g}): "
+                         "the gate locations are out of any trained range")
     log_alpha.add_(shift)
     return shift
 

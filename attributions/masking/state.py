@@ -28,14 +28,14 @@ FILE_NAME = "mask-state.safetensors"
 
 @dataclass
 class MaskState:
-    """Everything a training step changes. ``history [steps_done, 6]`` float64 (see ``HISTORY``)."""
+    """Everything a training step changes. ``history [steps_done, len(HISTORY)]`` float64."""
 
     log_alpha: torch.Tensor  # [L, N] float32, the gate locations (trained)
     exp_avg: torch.Tensor  # [L, N] Adam's first moment
     exp_avg_sq: torch.Tensor  # [L, N] Adam's second moment
     noise: torch.Tensor  # uint8, torch.Generator.get_state()
     seen: torch.Tensor  # [bias batches] float64, each bias batch's objective sum when it was last seen
-    history: torch.Tensor  # [steps_done, 6] float64
+    history: torch.Tensor  # [steps_done, len(HISTORY)] float64
 
     @property
     def steps_done(self) -> int:

@@ -160,6 +160,9 @@ def learn_mask(lm: LanguageModel, objective: Objective, *, retain: Sequence[str]
         if state.steps_done > opts.steps:
             raise CheckpointMismatch(f"{checkpoint} holds {state.steps_done} steps, more than steps={opts.steps}, "
                                      "which no run of these options saves; delete it to start over")
+        if abs(float(expected_closed(state.log_alpha)) - opts.budget) > 1e-3 * opts.budget:
+            raise CheckpointMismatch(f"{checkpoint}: its gates do not close budget={opts.budget} in expectation, "
+                                     "which every saved state does; delete it to start over")
         generator = torch.Generator()
         generator.set_state(state.noise)
         log_alpha = state.log_alpha.clone().requires_grad_(True)

@@ -39,7 +39,8 @@ def add_parser(sub: Any) -> None:
                                        "is a named model such as demo)")
     add_registered(parser, "--methods", ATTRIBUTION_METHOD, default=None, many=True,
                    help="attribution methods to rank the planted neurons with (default: all registered; ablation "
-                        "scores neurons one at a time, slow on real models)")
+                        "scores neurons one at a time and learned_mask trains 100 steps, slow on real models: "
+                        "about 8 min per domain on the demo model)")
     parser.add_argument("--data", help="held-out and locating data (default: what planted.json names when it is "
                                        "stereoset or probes; give KIND:PATH for a file)")
     parser.add_argument("--objective", default="all", choices=SPANS, help="pair objective span (as transfer)")

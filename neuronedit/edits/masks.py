@@ -46,7 +46,7 @@ def masked(
         model: the :class:`LanguageModel` to edit.
         neurons: the neurons to edit.
         mode: ``zero`` (set to 0), ``scale`` (multiply by ``factor``, or neuron ``i`` of ``neurons`` by
-            ``factors[i]``, e.g. :func:`~neuronedit.edits.learned.learned_edit`'s) or ``mean`` (set to
+            ``factors[i]``, e.g. :func:`~neuronedit.edits.learned.learned_scale`'s) or ``mean`` (set to
             ``means[layer][neuron]``, the neuron's mean activation; ``means[layer]`` is
             ``[n_neurons]``, see :func:`attributions.mean_activations`).
 

@@ -11,9 +11,10 @@ A pruned or scaled neuron keeps the dense shape: the MLP has the same size and s
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -72,9 +73,9 @@ def scale_(model: LanguageModel, neurons: NeuronSet, factor: float | Sequence[fl
     """Multiply the neurons' output by ``factor`` permanently, in place (×0 suppresses, ×2 amplifies);
     a sequence gives neuron ``i`` of ``neurons`` the factor ``factor[i]`` (e.g. from
     :func:`~neuronedit.edits.learned_scale`)."""
-    if isinstance(factor, (int, float)):
+    if isinstance(factor, numbers.Real) or (isinstance(factor, torch.Tensor) and factor.dim() == 0):
         return commit(model, Edit(neurons, "scale", factor=float(factor), provenance=_provenance(provenance)))
-    values = tuple(float(f) for f in factor)
+    values = tuple(float(f) for f in cast(Sequence[float], factor))
     return commit(model, Edit(neurons, "scale", values=values, provenance=_provenance(provenance)))
 
 

@@ -45,7 +45,8 @@ def test_learned_scale_is_the_gates_as_a_hook_edit_and_a_weight_edit(tmp_path: P
     assert record.mode == "scale" and record.factor is None and record.values == factors
     edit = scale_(lm, neurons, factors)
     torch.testing.assert_close(_logits(lm), expected, rtol=1e-10, atol=1e-12)
-    assert Edit.from_dict(edit.to_dict()) == edit  # the manifest round-trips the per-neuron factors
+    again = Edit.from_dict(edit.to_dict())  # the manifest round-trips the per-neuron factors, in order
+    assert again.id == edit.id and list(again.neurons) == list(neurons) and again.values == factors
 
 
 def test_per_neuron_factors_are_checked() -> None:
@@ -60,5 +61,10 @@ def test_per_neuron_factors_are_checked() -> None:
         Edit(neurons, "scale", values=(0.1, float("inf")))
     with pytest.raises(ManifestError, match="takes no values"):
         Edit(neurons, "zero", values=(0.1, 0.2))
+    from attributions.selection import select
+
+    with pytest.raises(ValueError, match="rule 'ratio' divides"):
+        select(NeuronScores(torch.zeros(2, 48), meta={"method": "learned_mask"},
+                            control=NeuronScores(torch.ones(2, 48))), 3, "ratio")
     with pytest.raises(ValueError, match="learned_mask scores"):
         learned_scale(NeuronScores(torch.zeros(2, 48), meta={"method": "grad_x_act"}))
