@@ -36,19 +36,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from results_json import clean
+
 SUITES = ("stereoset", "winobias", "probes")
-
-
-def _clean(value: Any) -> Any:
-    if hasattr(value, "item") and not isinstance(value, (list, dict)):  # numpy and torch scalars
-        value = value.item()
-    if isinstance(value, float):
-        return round(value, 4) if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
 
 
 def _share(row: Any, column: str) -> float:
@@ -192,7 +182,7 @@ def rebuild(args: argparse.Namespace) -> None:
                 row[key] = value
         rows.append(row)
     plot(rows, args.out / "frontier.png")
-    report = _clean({"rows": rows, "targets": targets(rows, args.main_k), "rebuilt_from": "frontier.csv"})
+    report = clean({"rows": rows, "targets": targets(rows, args.main_k), "rebuilt_from": "frontier.csv"})
     (args.out / "frontier.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
 
@@ -266,7 +256,7 @@ def main() -> None:
         seconds[f"learned_mask budget={budget}"] = time.time() - tick
     pd.DataFrame(rows).to_csv(args.out / "frontier.csv", index=False)
     plot(rows, args.out / "frontier.png")
-    report = _clean({"rows": rows, "targets": targets(rows, k_main), "seconds": seconds,
+    report = clean({"rows": rows, "targets": targets(rows, k_main), "seconds": seconds,
                      "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}})
     (args.out / "frontier.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))

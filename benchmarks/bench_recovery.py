@@ -25,20 +25,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
 
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 4) if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
+from results_json import clean
 
 
 def main() -> None:
@@ -108,7 +99,7 @@ def main() -> None:
         }
         print("\n".join(result.summary()), flush=True)
     report["seconds"] = round(time.time() - started, 1)
-    print(json.dumps(_clean(report), indent=1, default=str))
+    print(json.dumps(clean(report), indent=1, default=str))
 
 
 if __name__ == "__main__":
