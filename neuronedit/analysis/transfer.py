@@ -20,6 +20,7 @@ import pandas as pd
 
 from attributions import LanguageModel, NeuronScores, NeuronSet, PairPreference, attribute, mean_activations
 from attributions.errors import InputError
+from attributions.methods import trains
 from attributions.selection import DEFAULT_K, DEFAULT_RULE, select
 
 from ..data import Dataset, TextCorpus, load, load_pairs
@@ -178,8 +179,8 @@ def transfer_matrix(
                 else domains_from([str(d) for d in domains], data, max_items=max_items))
     if len({d.name for d in prepared}) != len(prepared):
         raise InputError("domain names must be unique")
-    if method == "learned_mask" and selection == "consistent" and not all(d.name in (scores or {}) for d in prepared):
-        raise InputError("rule 'consistent' ranks by score / per-example spread, which learned_mask scores do not "
+    if trains(method) and selection == "consistent" and not all(d.name in (scores or {}) for d in prepared):
+        raise InputError(f"rule 'consistent' ranks by score / per-example spread, which {method} scores do not "
                          "have; select with 'top' (the gates already weigh knowledge and text) or exclude_control")
     if k < 1 or any(size < 1 for size in dose):
         raise InputError("k and the dose sizes must be at least 1")

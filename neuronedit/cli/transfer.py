@@ -110,10 +110,12 @@ def run(args: argparse.Namespace) -> int:
                          f"{args.mode} {'it' if len(given) == 1 else 'they'} would be ignored, so drop "
                          f"{'it' if len(given) == 1 else 'them'} or give --mode unlearn")
     mask = mask_options(args.mask, [args.method])  # --steps is unlearning's here
-    selection = args.rule or ("top" if args.method == "learned_mask" else DEFAULT_RULE)
-    if args.method == "learned_mask" and selection == "consistent":
-        raise InputError("--rule consistent ranks by score / per-example spread, which --method learned_mask scores do "
-                         "not have; drop --rule (learned_mask selects with top) or give --rule exclude_control")
+    from attributions.methods import trains
+
+    selection = args.rule or ("top" if trains(args.method) else DEFAULT_RULE)
+    if trains(args.method) and selection == "consistent":
+        raise InputError(f"--rule consistent ranks by score / per-example spread, which --method {args.method} scores "
+                         "do not have; drop --rule (it then selects with top) or give --rule exclude_control")
     out = check_output_dir(args.out, overwrite=args.overwrite)
     if args.data != "probes":
         parse_spec(args.data)  # a bad spec fails here, before the model loads
