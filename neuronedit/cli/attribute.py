@@ -17,7 +17,6 @@ from .args import (
     POSITIVE,
     SPANS,
     add_control,
-    add_mask_options,
     add_model,
     add_output,
     add_placement,
@@ -25,9 +24,9 @@ from .args import (
     add_registered,
     int_at_least,
     load_placed,
-    mask_options,
     say,
 )
+from .mask_args import add_mask_options, mask_options
 from .outputs import check_output_file
 
 

@@ -16,14 +16,13 @@ from .args import (
     POSITIVE,
     SPANS,
     add_location_options,
-    add_mask_options,
     add_output,
     add_quiet,
     add_registered,
     int_at_least,
-    mask_options,
     say,
 )
+from .mask_args import add_mask_options, mask_options
 from .outputs import check_output_dir
 
 NAMED_MODELS = ("demo",)

@@ -18,7 +18,6 @@ from .args import (
     SPANS,
     UNLEARNING_METHOD,
     add_location_options,
-    add_mask_options,
     add_model,
     add_output,
     add_placement,
@@ -26,10 +25,10 @@ from .args import (
     add_registered,
     int_at_least,
     load_placed,
-    mask_options,
     positive_float,
     say,
 )
+from .mask_args import add_mask_options, mask_options
 from .outputs import check_output_dir
 
 EDITS = ("zero", "mean", "unlearn")
