@@ -23,6 +23,11 @@ def moved_share(row: Any) -> float:
     return -100.0 * float(row["abs_delta"]) / distance if distance > 0 else math.nan
 
 
+def _percent(share: float) -> str:
+    """``share`` as a whole percent, without a sign on a value that rounds to 0."""
+    return f"{round(share) or 0:.0f}%"
+
+
 def _beyond(row: Any, column: str) -> bool:
     high = row.get(f"{column}_ci_high", math.nan)
     return isinstance(high, (int, float)) and not math.isnan(high) and high < 0
@@ -63,9 +68,9 @@ def verdict(domain: str, edits: dict[str, pd.DataFrame], *, control: str = "vs_r
         share, name, suite = best
         rows = edits[name]
         return (f"{domain}: no edit moved held-out {domain} bias beyond the random control (the largest change: "
-                f"{name} moved {suite} {share:.0f}% of the way to neutral{_knowledge(rows, domain)}).")
+                f"{name} moved {suite} {_percent(share)} of the way to neutral{_knowledge(rows, domain)}).")
     share, name, suite = max(moved)
     suites = sorted({s for _, n, s in moved if n == name})
     rows = edits[name]
     return (f"{domain}: {name} moved held-out {domain} bias beyond the random control on {', '.join(suites)} "
-            f"({suite} {share:.0f}% of the way to neutral{_knowledge(rows, domain)}{_perplexity(rows)}).")
+            f"({suite} {_percent(share)} of the way to neutral{_knowledge(rows, domain)}{_perplexity(rows)}).")

@@ -35,6 +35,11 @@ def test_no_suite_beyond_the_control_says_so_even_with_a_large_raw_change() -> N
     assert "race" not in line  # another domain's row that cleared its control does not count for gender
 
 
+def test_a_zero_share_reads_0_percent() -> None:
+    rows = _rows(winobias_high=0.2).assign(abs_delta=[0.0, 0.0, 0.0, float("nan"), float("nan")])  # share -0.0
+    assert "moved stereoset 0% of the way" in verdict("gender", {"edit": rows})
+
+
 def test_share_is_of_the_unedited_distance() -> None:
     assert moved_share({"before": 70.0, "neutral": 50.0, "abs_delta": -5.0}) == 25.0
     assert moved_share({"before": -0.4, "neutral": 0.0, "abs_delta": 0.2}) == -50.0
